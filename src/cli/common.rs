@@ -1,0 +1,142 @@
+//! Pieces every command shares: reading CSVs with a progress bar, choosing the device, loading
+//! models, printing metrics.
+
+use std::path::Path;
+use std::time::Instant;
+
+use digit_lab::data::csv::{CsvKind, ParsedCsv, Phase, parse_csv};
+use digit_lab::data::dataset::Digits;
+use digit_lab::device::{self, ComputeDevice};
+use digit_lab::evaluation::metrics::{ClassReport, ConfusionMatrix};
+use digit_lab::evaluation::predict::{Tta, predict_probabilities};
+use digit_lab::model::DigitNet;
+use digit_lab::model_file::{self, ModelMeta};
+use digit_lab::training::EVAL_BATCH_SIZE;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::DeviceArg;
+
+pub fn bar(total: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+pub fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Parse a Kaggle CSV with a progress bar; the error names file, line and column.
+pub fn load_csv(path: &Path, expected: Option<CsvKind>) -> Result<ParsedCsv, String> {
+    let bytes = read_file(path)?;
+    let progress = bar(
+        bytes.len() as u64,
+        "{msg:>14} [{bar:30}] {bytes}/{total_bytes}",
+    );
+    let mut phase = None;
+    let parsed = parse_csv(&file_name(path), &bytes, expected, &mut |p| {
+        if phase != Some(p.phase) {
+            phase = Some(p.phase);
+            progress.set_length(p.total as u64);
+            progress.set_message(match p.phase {
+                Phase::Decompressing => "decompressing",
+                Phase::Parsing => "parsing",
+            });
+        }
+        progress.set_position(p.done as u64);
+    });
+    progress.finish_and_clear();
+    parsed.map_err(|e| e.to_string())
+}
+
+pub fn load_digits(path: &Path, kind: CsvKind) -> Result<Digits, String> {
+    Ok(Digits::from_csv(load_csv(path, Some(kind))?))
+}
+
+pub fn check(path: &Path) -> Result<(), String> {
+    let started = Instant::now();
+    let parsed = load_csv(path, None)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let kind = match parsed.kind {
+        CsvKind::Train => "train.csv (labelled)",
+        CsvKind::Test => "test.csv (unlabelled)",
+    };
+    println!(
+        "{}: valid {kind}, {} rows of 28x28 pixels (read in {seconds:.2} s)",
+        path.display(),
+        parsed.rows
+    );
+    if parsed.kind == CsvKind::Train {
+        let digits = Digits::from_csv(parsed);
+        let counts = digits.label_counts();
+        println!("label counts:");
+        for (label, count) in counts.iter().enumerate() {
+            println!("  {label}: {count:>6}");
+        }
+    }
+    Ok(())
+}
+
+pub fn compute_device(arg: DeviceArg) -> Result<ComputeDevice, String> {
+    match arg {
+        DeviceArg::Cpu => Ok(device::cpu()),
+        DeviceArg::Gpu => pollster::block_on(device::gpu())
+            .map_err(|e| format!("{e}. Use --device cpu to run on the CPU instead.")),
+    }
+}
+
+pub fn load_model(path: &Path, device: &ComputeDevice) -> Result<(DigitNet, ModelMeta), String> {
+    let bytes = read_file(path)?;
+    model_file::from_bytes(&file_name(path), &bytes, &device.device).map_err(|e| e.to_string())
+}
+
+/// Probabilities for some rows of a labelled set, and their true labels.
+pub fn predict_rows(
+    model: &DigitNet,
+    digits: &Digits,
+    rows: &[usize],
+    device: &ComputeDevice,
+    tta: Option<&Tta>,
+) -> Result<(Vec<f32>, Vec<u8>), String> {
+    let probabilities = pollster::block_on(predict_probabilities(
+        model,
+        digits,
+        rows,
+        &device.device,
+        EVAL_BATCH_SIZE,
+        tta,
+        &mut |_, _| {},
+    ))
+    .map_err(|e| e.to_string())?;
+    let truth = rows.iter().map(|&r| digits.label(r).unwrap_or(0)).collect();
+    Ok((probabilities, truth))
+}
+
+pub fn print_evaluation(truth: &[u8], predicted: &[u8]) {
+    let matrix = ConfusionMatrix::new(truth, predicted);
+    println!("confusion matrix (rows: true label, columns: predicted):");
+    print!("     ");
+    for class in 0..10 {
+        print!("{class:>6}");
+    }
+    println!();
+    for (label, row) in matrix.counts.iter().enumerate() {
+        print!("{label:>5}");
+        for count in row {
+            print!("{count:>6}");
+        }
+        println!();
+    }
+    println!();
+    print!("{}", ClassReport::new(&matrix).to_text());
+}

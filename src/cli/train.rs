@@ -1,0 +1,224 @@
+//! `digit-lab train`: a preset's recipe with command-line overrides, progress bars, the best
+//! checkpoint saved as a model file, and the validation report of that checkpoint.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use digit_lab::augment::AugmentConfig;
+use digit_lab::data::csv::CsvKind;
+use digit_lab::evaluation::predict::argmax_rows;
+use digit_lab::model::{DigitNet, Preset};
+use digit_lab::model_file::{self, ModelMeta, Precision, TrainingSummary};
+use digit_lab::training::Trainer;
+use digit_lab::training::config::OptimizerConfig;
+use digit_lab::training::events::{FinishReason, TrainEvent};
+use futures::StreamExt;
+
+use super::common::{bar, compute_device, load_digits, predict_rows, print_evaluation};
+use super::{DeviceArg, OptimizerArg};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Kaggle train.csv (or .csv.gz).
+    #[arg(long)]
+    train: PathBuf,
+    /// Architecture and recipe: digit-lab, kaggle-classic, bn-deep, bn-dense, small.
+    #[arg(long = "model", default_value = "digit-lab", value_parser = parse_preset)]
+    preset: Preset,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerArg>,
+    /// Initial learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Train on the images as they are (no random rotation/zoom/shift/shear).
+    #[arg(long)]
+    no_augment: bool,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Fraction of rows held out (stratified) for validation.
+    #[arg(long)]
+    validation_fraction: Option<f64>,
+    /// Use only the first N rows of the file (quick experiments).
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+    /// Store the weights as f16 (half the file size).
+    #[arg(long)]
+    f16: bool,
+    /// Where to save the best checkpoint.
+    #[arg(long, default_value = "model.bpk")]
+    out: PathBuf,
+}
+
+fn parse_preset(id: &str) -> Result<Preset, String> {
+    Preset::from_id(id).ok_or_else(|| {
+        let ids: Vec<&str> = Preset::ALL.iter().map(|p| p.id()).collect();
+        format!("unknown model {id:?}; choose one of {}", ids.join(", "))
+    })
+}
+
+pub fn run(args: TrainArgs) -> Result<(), String> {
+    let mut config = args.preset.recipe();
+    config.epochs = args.epochs.unwrap_or(config.epochs);
+    config.batch_size = args.batch_size.unwrap_or(config.batch_size);
+    config.learning_rate = args.lr.unwrap_or(config.learning_rate);
+    config.seed = args.seed.unwrap_or(config.seed);
+    config.validation_fraction = args
+        .validation_fraction
+        .unwrap_or(config.validation_fraction);
+    match (args.optimizer, config.optimizer) {
+        (Some(OptimizerArg::Adam), OptimizerConfig::RmsProp { .. }) => {
+            config.optimizer = OptimizerConfig::keras_adam()
+        }
+        (Some(OptimizerArg::Rmsprop), OptimizerConfig::Adam { .. }) => {
+            config.optimizer = OptimizerConfig::rmsprop_with_epsilon(1e-7)
+        }
+        _ => {}
+    }
+    if args.no_augment {
+        config.augmentation = AugmentConfig::NONE;
+    }
+    config.validate().map_err(|e| e.to_string())?;
+
+    let mut digits = load_digits(&args.train, CsvKind::Train)?;
+    if let Some(limit) = args.limit {
+        digits = digits.head(limit);
+    }
+    let split = digits.split(config.validation_fraction, config.seed);
+    let device = compute_device(args.device)?;
+    let architecture = args.preset.architecture();
+    let model =
+        DigitNet::new(&architecture, &device.device, config.seed).map_err(|e| e.to_string())?;
+    println!(
+        "training {} ({} parameters) on {}: {} train / {} validation rows, {} epochs, batch {}, {} lr {}",
+        args.preset,
+        architecture.param_count(),
+        device.description,
+        split.train.len(),
+        split.validation.len(),
+        config.epochs,
+        config.batch_size,
+        config.optimizer.name(),
+        config.learning_rate
+    );
+    let digits = Arc::new(digits);
+    let mut trainer = Trainer::new(
+        model,
+        digits.clone(),
+        split.clone(),
+        config.clone(),
+        device.device.clone(),
+        device.description.clone(),
+    )
+    .map_err(|e| e.to_string())?;
+
+    let finish = drive(&mut trainer)?;
+    let best = trainer.best_model();
+    let summary = TrainingSummary {
+        config,
+        epochs_run: finish.epochs_run,
+        best_epoch: finish.best_epoch,
+        val_accuracy: finish.best_val_accuracy,
+        val_loss: finish.best_val_loss,
+        train_rows: split.train.len(),
+        validation_rows: split.validation.len(),
+        seconds: finish.seconds,
+        device: device.description.clone(),
+    };
+    let meta = ModelMeta::new(Some(args.preset), architecture, Some(summary));
+    let precision = if args.f16 {
+        Precision::F16
+    } else {
+        Precision::F32
+    };
+    let bytes = pollster::block_on(model_file::to_bytes(&best, &meta, precision))
+        .map_err(|e| e.to_string())?;
+    std::fs::write(&args.out, &bytes)
+        .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
+    println!(
+        "saved {} ({} KB); best epoch {} with validation accuracy {}",
+        args.out.display(),
+        bytes.len() / 1024,
+        finish
+            .best_epoch
+            .map_or("-".into(), |e| (e + 1).to_string()),
+        finish
+            .best_val_accuracy
+            .map_or("-".into(), |a| format!("{:.4}", a))
+    );
+
+    if !split.validation.is_empty() {
+        let (probabilities, truth) =
+            predict_rows(&best, &digits, &split.validation, &device, None)?;
+        println!();
+        print_evaluation(&truth, &argmax_rows(&probabilities));
+    }
+    match finish.reason {
+        FinishReason::Failed => Err(finish.message.unwrap_or_else(|| "training failed".into())),
+        _ => Ok(()),
+    }
+}
+
+/// Consume the event stream, with one progress bar per epoch and a line per finished epoch.
+fn drive(trainer: &mut Trainer) -> Result<digit_lab::training::events::FinishInfo, String> {
+    let batches = trainer.batches_per_epoch() as u64;
+    let template = "epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg}";
+    let mut progress = bar(batches, template);
+    let mut smoothed_loss = None::<f64>;
+    pollster::block_on(async {
+        let mut events = std::pin::pin!(trainer.events());
+        let mut finish = None;
+        while let Some(event) = events.next().await {
+            match event {
+                TrainEvent::Started(_) => progress.set_prefix("1"),
+                TrainEvent::Batch(b) => {
+                    let loss = smoothed_loss.map_or(b.loss, |s| 0.9 * s + 0.1 * b.loss);
+                    smoothed_loss = Some(loss);
+                    progress.set_position(b.batch as u64 + 1);
+                    progress
+                        .set_message(format!("loss {loss:.4}  {:.0} img/s", b.images_per_second));
+                }
+                TrainEvent::Epoch(e) => {
+                    progress.finish_and_clear();
+                    println!(
+                        "epoch {:>3}: loss {:.4} acc {:.4} | val_loss {} val_acc {} | lr {:.2e} | {:.1} s, {:.0} img/s",
+                        e.epoch + 1,
+                        e.train_loss,
+                        e.train_accuracy,
+                        e.val_loss.map_or("-".into(), |v| format!("{v:.4}")),
+                        e.val_accuracy.map_or("-".into(), |v| format!("{v:.4}")),
+                        e.learning_rate,
+                        e.seconds,
+                        e.images_per_second
+                    );
+                    progress = bar(batches, template);
+                    progress.set_prefix((e.epoch + 2).to_string());
+                }
+                TrainEvent::EarlyStopped { epoch, best_epoch } => println!(
+                    "early stop after epoch {} (best epoch {})",
+                    epoch + 1,
+                    best_epoch.map_or("-".into(), |e| (e + 1).to_string())
+                ),
+                TrainEvent::Finished(info) => {
+                    progress.finish_and_clear();
+                    println!(
+                        "finished ({:?}) after {} epochs in {:.1} s",
+                        info.reason, info.epochs_run, info.seconds
+                    );
+                    if let Some(message) = &info.message {
+                        println!("{message}");
+                    }
+                    finish = Some(info);
+                }
+                _ => {}
+            }
+        }
+        finish.ok_or_else(|| "training ended without a result".to_string())
+    })
+}

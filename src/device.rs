@@ -1,0 +1,51 @@
+//! Picking where tensors live: the GPU through wgpu (WebGPU in a browser; Vulkan, Metal or DX12
+//! natively) or Burn's pure-Rust CPU backend (`flex`), with a description for the user.
+
+use burn::prelude::Device;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceKind {
+    Gpu,
+    Cpu,
+}
+
+#[derive(Clone, Debug)]
+pub struct ComputeDevice {
+    pub device: Device,
+    pub kind: DeviceKind,
+    /// e.g. "WebGPU: google swiftshader" or "CPU (Burn flex)".
+    pub description: String,
+}
+
+pub fn cpu() -> ComputeDevice {
+    ComputeDevice {
+        device: Device::flex(),
+        kind: DeviceKind::Cpu,
+        description: "CPU (Burn flex)".into(),
+    }
+}
+
+/// Acquire the GPU through wgpu. Call once per process: a second initialisation fails, so keep
+/// and clone the returned device.
+pub async fn gpu() -> Result<ComputeDevice, String> {
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup_async()
+        .await
+        .map_err(|e| format!("no usable GPU adapter ({e})"))?;
+    let info = setup.adapter.get_info();
+    let details: Vec<&str> = [&info.name, &info.driver, &info.driver_info]
+        .into_iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let description = match details.is_empty() {
+        true => format!("{:?}", setup.backend),
+        false => format!("{:?}: {}", setup.backend, details.join(" / ")),
+    };
+    Ok(ComputeDevice {
+        device,
+        kind: DeviceKind::Gpu,
+        description,
+    })
+}

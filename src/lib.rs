@@ -1,0 +1,19 @@
+//! Digit Lab's library: Kaggle Digit Recognizer data, augmentation, CNN presets, training as a
+//! stream of events, evaluation and model files. Plain Rust over Burn that compiles natively and
+//! to wasm32; no UI types here (the CLI and the browser app are thin front ends).
+
+pub mod augment;
+pub mod colormap;
+pub mod data;
+pub mod device;
+pub mod draw;
+pub mod evaluation;
+pub mod model;
+pub mod model_file;
+pub mod protocol;
+pub mod rng;
+pub mod session;
+pub mod submission;
+pub mod training;
+
+pub use burn;

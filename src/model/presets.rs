@@ -1,0 +1,299 @@
+//! The CNNs of the Kaggle notebooks this app replaces, each with the training recipe its notebook
+//! used, plus Digit Lab's own default.
+
+use serde::{Deserialize, Serialize};
+
+use super::spec::{Architecture, Init, LayerSpec, Padding, conv, dense, dropout, logits};
+use crate::augment::AugmentConfig;
+use crate::training::config::{
+    EarlyStoppingConfig, Monitor, OptimizerConfig, PlateauConfig, TrainConfig,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// Digit Lab's default: BatchNorm after every conv, strided 5x5 convs instead of pooling.
+    DigitLab,
+    /// The 5x5-32 / 3x3-64 "Kaggle classic" (RMSprop, ReduceLROnPlateau) of notebook 002.
+    KaggleClassic,
+    /// The deep BatchNorm network with 2x2 convolutions of notebook 000 (Adam).
+    BnDeep,
+    /// The he_normal network with a batch-normalised dense layer of notebook 003.
+    BnDense,
+    /// The small two-conv network of notebook 001 (early stopping, best checkpoint).
+    Small,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 5] = [
+        Preset::DigitLab,
+        Preset::KaggleClassic,
+        Preset::BnDeep,
+        Preset::BnDense,
+        Preset::Small,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Preset::DigitLab => "digit-lab",
+            Preset::KaggleClassic => "kaggle-classic",
+            Preset::BnDeep => "bn-deep",
+            Preset::BnDense => "bn-dense",
+            Preset::Small => "small",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Preset> {
+        Self::ALL.into_iter().find(|p| p.id() == id)
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Preset::DigitLab => "Digit Lab default (BatchNorm, strided convs)",
+            Preset::KaggleClassic => "Kaggle classic (5x5-32, 3x3-64, RMSprop)",
+            Preset::BnDeep => "Deep BatchNorm, 2x2 convs (Adam)",
+            Preset::BnDense => "he_normal convs + BatchNorm dense",
+            Preset::Small => "Small (64-32 convs, early stopping)",
+        }
+    }
+
+    pub fn architecture(self) -> Architecture {
+        use Padding::{Same, Valid};
+        let bn = || LayerSpec::BatchNorm;
+        let pool = || LayerSpec::MaxPool;
+        let layers = match self {
+            Preset::DigitLab => {
+                let strided = |filters| LayerSpec::Conv {
+                    filters,
+                    kernel: 5,
+                    stride: 2,
+                    padding: Same,
+                    init: Init::GlorotUniform,
+                };
+                vec![
+                    conv(32, 3, Valid),
+                    bn(),
+                    conv(32, 3, Valid),
+                    bn(),
+                    strided(32),
+                    bn(),
+                    dropout(0.4),
+                    conv(64, 3, Valid),
+                    bn(),
+                    conv(64, 3, Valid),
+                    bn(),
+                    strided(64),
+                    bn(),
+                    dropout(0.4),
+                    LayerSpec::Flatten,
+                    dense(128),
+                    bn(),
+                    dropout(0.4),
+                    logits(),
+                ]
+            }
+            Preset::KaggleClassic => vec![
+                conv(32, 5, Same),
+                conv(32, 5, Same),
+                pool(),
+                dropout(0.25),
+                conv(64, 3, Same),
+                conv(64, 3, Same),
+                pool(),
+                dropout(0.25),
+                LayerSpec::Flatten,
+                dense(256),
+                dropout(0.5),
+                logits(),
+            ],
+            Preset::BnDeep => vec![
+                conv(32, 5, Same),
+                bn(),
+                conv(128, 2, Same),
+                dropout(0.2),
+                pool(),
+                bn(),
+                conv(128, 2, Same),
+                pool(),
+                bn(),
+                conv(128, 2, Same),
+                dropout(0.1),
+                pool(),
+                bn(),
+                conv(64, 3, Same),
+                pool(),
+                bn(),
+                conv(64, 3, Same),
+                dropout(0.2),
+                bn(),
+                LayerSpec::Flatten,
+                dense(256),
+                dropout(0.4),
+                logits(),
+            ],
+            Preset::BnDense => {
+                let he = |filters, padding| LayerSpec::Conv {
+                    filters,
+                    kernel: 3,
+                    stride: 1,
+                    padding,
+                    init: Init::HeNormal,
+                };
+                vec![
+                    he(32, Valid),
+                    he(32, Valid),
+                    pool(),
+                    dropout(0.2),
+                    he(64, Same),
+                    he(64, Same),
+                    pool(),
+                    dropout(0.25),
+                    he(128, Same),
+                    dropout(0.25),
+                    LayerSpec::Flatten,
+                    dense(128),
+                    bn(),
+                    dropout(0.25),
+                    logits(),
+                ]
+            }
+            Preset::Small => vec![
+                conv(64, 3, Valid),
+                conv(32, 3, Valid),
+                pool(),
+                LayerSpec::Flatten,
+                logits(),
+            ],
+        };
+        Architecture { layers }
+    }
+
+    /// The training recipe of the preset's notebook (Digit Lab's own for the default).
+    pub fn recipe(self) -> TrainConfig {
+        let keras_augment = AugmentConfig::keras_notebooks();
+        let plateau = PlateauConfig::keras_notebooks();
+        let base = TrainConfig::default();
+        match self {
+            Preset::DigitLab => base,
+            Preset::KaggleClassic => TrainConfig {
+                epochs: 30,
+                batch_size: 86,
+                optimizer: OptimizerConfig::rmsprop_with_epsilon(1e-8),
+                learning_rate: 1e-3,
+                augmentation: keras_augment,
+                plateau: Some(plateau),
+                early_stopping: None,
+                ..base
+            },
+            Preset::BnDeep => TrainConfig {
+                epochs: 30,
+                batch_size: 64,
+                optimizer: OptimizerConfig::keras_adam(),
+                learning_rate: 1e-3,
+                augmentation: keras_augment,
+                plateau: Some(plateau),
+                early_stopping: None,
+                ..base
+            },
+            Preset::BnDense => TrainConfig {
+                epochs: 20,
+                batch_size: 64,
+                optimizer: OptimizerConfig::rmsprop_with_epsilon(1e-7),
+                learning_rate: 1e-3,
+                augmentation: AugmentConfig {
+                    rotation_degrees: 15.0,
+                    ..keras_augment
+                },
+                plateau: Some(PlateauConfig {
+                    min_lr: 1e-4,
+                    ..plateau
+                }),
+                early_stopping: None,
+                ..base
+            },
+            Preset::Small => TrainConfig {
+                epochs: 100,
+                batch_size: 32,
+                optimizer: OptimizerConfig::rmsprop_with_epsilon(1e-7),
+                learning_rate: 1e-3,
+                augmentation: AugmentConfig {
+                    shear_degrees: 0.1,
+                    ..keras_augment
+                },
+                plateau: Some(PlateauConfig {
+                    monitor: Monitor::ValLoss,
+                    factor: 0.1,
+                    ..plateau
+                }),
+                early_stopping: Some(EarlyStoppingConfig {
+                    monitor: Monitor::ValLoss,
+                    patience: 10,
+                    min_delta: 0.0,
+                }),
+                checkpoint_monitor: Monitor::ValLoss,
+                ..base
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Totals as Keras' `model.summary()` reports them (trainable + non-trainable). Notebook 003
+    /// prints its summary (730,602); the others are Keras' counting rules applied to the layers
+    /// each notebook builds.
+    #[test]
+    fn parameter_counts_match_keras_summaries() {
+        let expected = [
+            (Preset::KaggleClassic, 887_530),
+            (Preset::BnDeep, 280_778),
+            (Preset::BnDense, 730_602),
+            (Preset::Small, 65_194),
+        ];
+        for (preset, total) in expected {
+            assert_eq!(preset.architecture().param_count(), total, "{preset}");
+        }
+        let bn_dense = Preset::BnDense.architecture().summary().unwrap();
+        let non_trainable: usize = bn_dense.iter().map(|l| l.non_trainable).sum();
+        assert_eq!(non_trainable, 256, "Keras: Non-trainable params: 256");
+    }
+
+    #[test]
+    fn layer_names_and_shapes_follow_keras() {
+        let rows = Preset::BnDense.architecture().summary().unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            &names[..5],
+            [
+                "conv2d_1",
+                "conv2d_2",
+                "max_pooling2d_1",
+                "dropout_1",
+                "conv2d_3"
+            ]
+        );
+        assert_eq!(rows[0].output.describe(), "26x26x32");
+        assert_eq!(rows[2].output.describe(), "12x12x32");
+        assert_eq!(rows[10].output.describe(), "4608");
+        let deep = Preset::BnDeep.architecture().summary().unwrap();
+        let flatten = deep.iter().find(|r| r.name == "flatten_1").unwrap();
+        assert_eq!(flatten.output, super::super::spec::Shape::Features(64));
+    }
+
+    #[test]
+    fn every_preset_is_valid_and_round_trips_by_id() {
+        for preset in Preset::ALL {
+            assert!(preset.architecture().summary().is_ok(), "{preset}");
+            assert_eq!(Preset::from_id(preset.id()), Some(preset));
+        }
+        assert_eq!(Preset::from_id("nope"), None);
+    }
+}

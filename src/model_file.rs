@@ -1,0 +1,181 @@
+//! Model files: a Burn record (burnpack) of the weights, with the architecture, preset,
+//! preprocessing and training summary in the burnpack's metadata. The same bytes load natively
+//! and in the browser.
+//!
+//! Saving reads every parameter with one async transaction (Burn's `into_record` reads
+//! synchronously, which panics on WebGPU in a browser) and writes the same paths and parameter
+//! ids that `into_record` would, so `ModuleRecord::from_bytes` + `load_record` read it back.
+
+use burn::module::{ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::store::{DTypePolicy, ModuleRecord};
+use burn::tensor::{Bytes, DType, Transaction};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Architecture, DigitNet, Preset};
+use crate::training::config::TrainConfig;
+
+const METADATA_KEY: &str = "digit-lab";
+const FORMAT: &str = "digit-lab-model";
+const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    pub format: String,
+    pub format_version: u32,
+    pub preset: Option<Preset>,
+    pub architecture: Architecture,
+    /// Input pixels are multiplied by this (the notebooks' `x / 255`).
+    pub input_scale: f32,
+    pub training: Option<TrainingSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    pub config: TrainConfig,
+    pub epochs_run: usize,
+    pub best_epoch: Option<usize>,
+    pub val_accuracy: Option<f64>,
+    pub val_loss: Option<f64>,
+    pub train_rows: usize,
+    pub validation_rows: usize,
+    pub seconds: f64,
+    pub device: String,
+}
+
+impl ModelMeta {
+    pub fn new(
+        preset: Option<Preset>,
+        architecture: Architecture,
+        training: Option<TrainingSummary>,
+    ) -> Self {
+        Self {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            preset,
+            architecture,
+            input_scale: 1.0 / 255.0,
+            training,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Precision {
+    F32,
+    /// Half the size; the weights are widened back to f32 when loaded.
+    F16,
+}
+
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ModelFileError {
+    #[error("{0} is not a Digit Lab model file ({1}). Choose a file saved by Digit Lab (.bpk).")]
+    NotAModel(String, String),
+    #[error("{0} was saved by a newer Digit Lab (model format {1}); update Digit Lab to load it.")]
+    TooNew(String, u32),
+    #[error("{0} does not match its architecture: {1}")]
+    Mismatch(String, String),
+    #[error("reading the weights from the device failed: {0}")]
+    Read(String),
+}
+
+/// Serialise a model (any device; reads are async).
+pub async fn to_bytes(
+    model: &DigitNet,
+    meta: &ModelMeta,
+    precision: Precision,
+) -> Result<Vec<u8>, ModelFileError> {
+    let mut collector = ParamCollector::default();
+    model.visit(&mut collector);
+    let data = collector
+        .transaction
+        .execute_async()
+        .await
+        .map_err(|e| ModelFileError::Read(format!("{e:?}")))?;
+    let tensors = collector
+        .params
+        .into_iter()
+        .zip(data)
+        .map(|((path, id), data)| {
+            let data = match precision {
+                Precision::F32 => data,
+                Precision::F16 => data.convert_dtype(DType::F16),
+            };
+            let (bytes, shape, dtype) = data.into_parts();
+            burn_pack::Tensor::new(path, dtype, shape, Some(id), bytes)
+        })
+        .collect();
+    let json = serde_json::to_string(meta).expect("metadata is plain data");
+    let bytes = burn_pack::Writer::new(tensors)
+        .with_metadata(METADATA_KEY, &json)
+        .into_bytes()
+        .map_err(|e| ModelFileError::Read(e.to_string()))?;
+    Ok(bytes.to_vec())
+}
+
+/// Read only the metadata (cheap: no weights are decoded).
+pub fn read_meta(file_name: &str, bytes: &[u8]) -> Result<ModelMeta, ModelFileError> {
+    let not_a_model = |why: String| ModelFileError::NotAModel(file_name.into(), why);
+    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| not_a_model(format!("not a Burn record: {e}")))?;
+    let json = reader
+        .metadata()
+        .get(METADATA_KEY)
+        .ok_or_else(|| not_a_model("a Burn record without Digit Lab metadata".into()))?;
+    let meta: ModelMeta =
+        serde_json::from_str(json).map_err(|e| not_a_model(format!("unreadable metadata: {e}")))?;
+    if meta.format != FORMAT {
+        return Err(not_a_model(format!("format {:?}", meta.format)));
+    }
+    if meta.format_version > FORMAT_VERSION {
+        return Err(ModelFileError::TooNew(
+            file_name.into(),
+            meta.format_version,
+        ));
+    }
+    Ok(meta)
+}
+
+/// Load a model file onto a device (weights are uploaded, never read back).
+pub fn from_bytes(
+    file_name: &str,
+    bytes: &[u8],
+    device: &Device,
+) -> Result<(DigitNet, ModelMeta), ModelFileError> {
+    let meta = read_meta(file_name, bytes)?;
+    let mismatch = |why: String| ModelFileError::Mismatch(file_name.into(), why);
+    let model =
+        DigitNet::new(&meta.architecture, device, 0).map_err(|e| mismatch(e.to_string()))?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| mismatch(e.to_string()))?
+        .with_dtype_policy(DTypePolicy::CastToModule);
+    let model = model
+        .try_load_record(record)
+        .map_err(|e| mismatch(e.to_string()))?;
+    Ok((model, meta))
+}
+
+/// Collects float parameters under the paths (and ids) Burn's own record collector uses, and
+/// registers each for one async read.
+#[derive(Default)]
+struct ParamCollector {
+    path: Vec<String>,
+    params: Vec<(String, u64)>,
+    transaction: Transaction,
+}
+
+impl ModuleVisitor for ParamCollector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.params.push((self.path.join("."), param.id.val()));
+        let transaction = std::mem::take(&mut self.transaction);
+        self.transaction = transaction.register(param.transform_for_save().val());
+    }
+}

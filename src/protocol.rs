@@ -1,0 +1,224 @@
+//! Messages between the browser page and the worker that owns the data, the device and the model.
+//! Plain serde data: the page sends [`Command`]s and renders [`Reply`]s. Large byte payloads
+//! (CSV files, model files, submission text) travel beside the message as a transferred
+//! `ArrayBuffer`, never inside it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::augment::AugmentConfig;
+use crate::data::csv::{CsvError, Progress};
+use crate::device::DeviceKind;
+use crate::evaluation::metrics::{ClassReport, ConfusionMatrix, RankedPrediction};
+use crate::model::{LayerInfo, Preset};
+use crate::model_file::ModelMeta;
+use crate::training::config::TrainConfig;
+use crate::training::events::TrainEvent;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DataRole {
+    Train,
+    Test,
+}
+
+/// Where the current model came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ModelSource {
+    Bundled,
+    Trained,
+    /// Loaded from a file (its name) or restored from the browser's storage.
+    File(String),
+    Stored,
+}
+
+/// Which image to run through the network for the activation grids.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ImageRef {
+    /// A row of the validation split (position within it).
+    Validation(usize),
+    /// A row of test.csv.
+    Test(usize),
+    /// A digit drawn on the canvas.
+    Pixels(Vec<u8>),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// Choose the device: WebGPU unless `force_cpu` (or unavailable).
+    Init {
+        force_cpu: bool,
+    },
+    /// Parse a CSV; its bytes come alongside.
+    LoadCsv {
+        role: DataRole,
+        file_name: String,
+    },
+    Samples {
+        role: DataRole,
+        count: usize,
+        seed: u64,
+    },
+    AugmentPreview {
+        config: AugmentConfig,
+        count: usize,
+        seed: u64,
+    },
+    Train {
+        preset: Preset,
+        config: TrainConfig,
+    },
+    Pause,
+    Resume,
+    Stop,
+    Insights {
+        errors: usize,
+    },
+    /// Validation digits with this true and predicted label (a confusion-matrix cell).
+    ConfusionCell {
+        truth: u8,
+        predicted: u8,
+        limit: usize,
+    },
+    Activations {
+        image: ImageRef,
+    },
+    Classify {
+        pixels: Vec<u8>,
+    },
+    PredictTest {
+        tta: bool,
+    },
+    /// A model file's bytes come alongside; `source` says where they are from.
+    LoadModel {
+        file_name: String,
+        source: ModelSource,
+    },
+    /// Reply with the current model as a file (for download or storage).
+    ExportModel,
+    /// Predict the loaded train.csv's validation split with the current model (the split it was
+    /// trained with, when recorded) to fill the insight views.
+    EvaluateValidation,
+}
+
+/// A labelled (or not) image for galleries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DigitImage {
+    pub row: usize,
+    pub label: Option<u8>,
+    pub pixels: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataSummary {
+    pub role: DataRole,
+    pub file_name: String,
+    pub rows: usize,
+    pub label_counts: Option<[usize; 10]>,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GalleryItem {
+    pub prediction: RankedPrediction,
+    pub pixels: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Insights {
+    pub epoch: Option<usize>,
+    pub validation_rows: usize,
+    pub confusion: ConfusionMatrix,
+    pub report: ClassReport,
+    pub errors: Vec<GalleryItem>,
+    pub correct: Vec<GalleryItem>,
+}
+
+/// One layer's feature maps, each normalised (mean/std → 0..255) for display.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerMaps {
+    pub name: String,
+    pub shape: String,
+    pub count: usize,
+    pub height: usize,
+    pub width: usize,
+    /// `count * height * width` bytes, map after map.
+    pub values: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub source: ModelSource,
+    pub meta: ModelMeta,
+    pub layers: Vec<LayerInfo>,
+    pub parameters: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    /// The worker's code is loaded and it accepts commands.
+    WorkerReady,
+    DeviceReady {
+        kind: DeviceKind,
+        description: String,
+        /// Why WebGPU is not in use, when it is not.
+        fallback_reason: Option<String>,
+    },
+    LoadProgress {
+        role: DataRole,
+        progress: Progress,
+    },
+    DataLoaded(DataSummary),
+    DataError {
+        role: DataRole,
+        error: CsvError,
+    },
+    Samples {
+        role: DataRole,
+        images: Vec<DigitImage>,
+    },
+    AugmentPreview {
+        originals: Vec<DigitImage>,
+        augmented: Vec<DigitImage>,
+    },
+    Train(TrainEvent),
+    Paused,
+    Resumed,
+    Insights(Box<Insights>),
+    ConfusionCell {
+        truth: u8,
+        predicted: u8,
+        images: Vec<DigitImage>,
+        total: usize,
+    },
+    Activations {
+        input: Vec<u8>,
+        layers: Vec<LayerMaps>,
+    },
+    Classification {
+        pixels: Vec<u8>,
+        probabilities: Vec<f32>,
+    },
+    PredictProgress {
+        done: usize,
+        total: usize,
+    },
+    /// The submission CSV text comes alongside as bytes.
+    Predictions {
+        preview: Vec<DigitImage>,
+        rows: usize,
+    },
+    ModelReady(Box<ModelInfo>),
+    /// A model file comes alongside; `checkpoint` marks one saved during training.
+    ModelFile {
+        checkpoint: bool,
+        file_name: String,
+    },
+    /// The worker's wasm memory, reported after each epoch (it should stay flat).
+    WorkerMemory {
+        wasm_bytes: u64,
+    },
+    /// Something the user asked for cannot be done; says why and what to do.
+    Error {
+        context: String,
+        message: String,
+    },
+}

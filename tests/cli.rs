@@ -1,0 +1,122 @@
+//! The `digit-lab` binary end to end: check, train, evaluate, predict, bench.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn digit_lab(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_digit-lab"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("digit-lab-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn check_summarises_a_valid_file_and_rejects_a_broken_one() {
+    let dir = scratch();
+    let train = common::data_dir().join("train.csv.gz");
+    let out = digit_lab(&["check", train.to_str().unwrap()], &dir);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = text(&out);
+    assert!(
+        report.contains("valid train.csv (labelled), 42000 rows"),
+        "{report}"
+    );
+    let counted: usize = report
+        .lines()
+        .filter_map(|l| l.trim().split_once(": "))
+        .filter(|(label, _)| label.len() == 1)
+        .map(|(_, count)| count.trim().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(counted, 42_000, "{report}");
+
+    let mut broken = common::csv_head("train.csv.gz", 5);
+    let mut row = vec!["0"; 785];
+    row[2] = "x"; // pixel1
+    broken.extend_from_slice(format!("{}\n", row.join(",")).as_bytes());
+    std::fs::write(dir.join("broken.csv"), &broken).unwrap();
+    let out = digit_lab(&["check", "broken.csv"], &dir);
+    assert!(!out.status.success());
+    let message = text(&out);
+    assert!(
+        message.contains("broken.csv, line 7, column 3 (pixel1)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn train_evaluate_and_predict_write_a_model_a_report_and_a_submission() {
+    let dir = scratch().join("pipeline");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("train.csv"), common::csv_head("train.csv.gz", 400)).unwrap();
+    std::fs::write(dir.join("test.csv"), common::csv_head("test.csv.gz", 50)).unwrap();
+
+    let out = digit_lab(
+        &[
+            "train",
+            "--train",
+            "train.csv",
+            "--model",
+            "small",
+            "--epochs",
+            "1",
+            "--out",
+            "m.bpk",
+        ],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let log = text(&out);
+    assert!(log.contains("epoch   1:"), "{log}");
+    assert!(log.contains("weighted avg"), "{log}");
+    assert!(dir.join("m.bpk").exists());
+
+    let out = digit_lab(
+        &["evaluate", "--model", "m.bpk", "--train", "train.csv"],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("validation rows (seed 42, fraction 0.1)"),
+        "{}",
+        text(&out)
+    );
+
+    let out = digit_lab(
+        &[
+            "predict", "--model", "m.bpk", "--test", "test.csv", "--out", "s.csv",
+        ],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let submission = std::fs::read_to_string(dir.join("s.csv")).unwrap();
+    assert!(submission.starts_with("ImageId,Label\n1,"));
+    assert_eq!(submission.lines().count(), 51);
+
+    let out = digit_lab(
+        &["predict", "--model", "train.csv", "--test", "test.csv"],
+        &dir,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("train.csv is not a Digit Lab model file"),
+        "{}",
+        text(&out)
+    );
+}
