@@ -156,6 +156,11 @@ pub struct ModelInfo {
 pub enum Reply {
     /// The worker's code is loaded and it accepts commands.
     WorkerReady,
+    /// The worker's wasm trapped (a panic or a lost GPU device) and can no longer answer; sent by
+    /// the worker's JavaScript loader.
+    WorkerCrashed {
+        message: String,
+    },
     DeviceReady {
         kind: DeviceKind,
         description: String,

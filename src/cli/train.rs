@@ -23,7 +23,7 @@ pub struct TrainArgs {
     /// Kaggle train.csv (or .csv.gz).
     #[arg(long)]
     train: PathBuf,
-    /// Architecture and recipe: digit-lab, kaggle-classic, bn-deep, bn-dense, small.
+    /// Architecture and recipe: digit-lab, kaggle-classic, bn-deep, bn-dense, small, tiny.
     #[arg(long = "model", default_value = "digit-lab", value_parser = parse_preset)]
     preset: Preset,
     #[arg(long)]

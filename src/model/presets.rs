@@ -22,15 +22,18 @@ pub enum Preset {
     BnDense,
     /// The small two-conv network of notebook 001 (early stopping, best checkpoint).
     Small,
+    /// A tiny CNN for quick experiments: seconds per epoch on a slice, even without a GPU.
+    Tiny,
 }
 
 impl Preset {
-    pub const ALL: [Preset; 5] = [
+    pub const ALL: [Preset; 6] = [
         Preset::DigitLab,
         Preset::KaggleClassic,
         Preset::BnDeep,
         Preset::BnDense,
         Preset::Small,
+        Preset::Tiny,
     ];
 
     pub fn id(self) -> &'static str {
@@ -40,6 +43,7 @@ impl Preset {
             Preset::BnDeep => "bn-deep",
             Preset::BnDense => "bn-dense",
             Preset::Small => "small",
+            Preset::Tiny => "tiny",
         }
     }
 
@@ -54,6 +58,7 @@ impl Preset {
             Preset::BnDeep => "Deep BatchNorm, 2x2 convs (Adam)",
             Preset::BnDense => "he_normal convs + BatchNorm dense",
             Preset::Small => "Small (64-32 convs, early stopping)",
+            Preset::Tiny => "Tiny (8-16 convs, quick experiments)",
         }
     }
 
@@ -164,6 +169,14 @@ impl Preset {
                 LayerSpec::Flatten,
                 logits(),
             ],
+            Preset::Tiny => vec![
+                conv(8, 3, Valid),
+                pool(),
+                conv(16, 3, Valid),
+                pool(),
+                LayerSpec::Flatten,
+                logits(),
+            ],
         };
         Architecture { layers }
     }
@@ -233,6 +246,13 @@ impl Preset {
                 checkpoint_monitor: Monitor::ValLoss,
                 ..base
             },
+            Preset::Tiny => TrainConfig {
+                epochs: 5,
+                batch_size: 32,
+                learning_rate: 2e-3,
+                lr_decay_per_epoch: 1.0,
+                ..base
+            },
         }
     }
 }
@@ -257,6 +277,7 @@ mod tests {
             (Preset::BnDeep, 280_778),
             (Preset::BnDense, 730_602),
             (Preset::Small, 65_194),
+            (Preset::Tiny, 5_258),
         ];
         for (preset, total) in expected {
             assert_eq!(preset.architecture().param_count(), total, "{preset}");

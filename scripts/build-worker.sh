@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Build the Web Worker (bin digit-lab-worker) for the browser into OUT_DIR.
+# Trunk runs this as a post-build hook (TRUNK_STAGING_DIR, TRUNK_PROFILE); scripts/build-web.sh
+# runs it directly: build-worker.sh OUT_DIR [debug|release]
+set -euo pipefail
+out="${1:-${TRUNK_STAGING_DIR:?usage: build-worker.sh OUT_DIR [debug|release]}}"
+profile="${2:-${TRUNK_PROFILE:-debug}}"
+cd "$(dirname "$0")/.."
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+flags=()
+if [ "$profile" = release ]; then flags=(--release); fi
+cargo build --locked --target wasm32-unknown-unknown --bin digit-lab-worker "${flags[@]}"
+mkdir -p "$out"
+wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name digit-lab-worker \
+  "$target_dir/wasm32-unknown-unknown/$profile/digit-lab-worker.wasm"

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Install what Digit Lab's commands need, only where it is missing (safe to run again).
+# Source it and call the `ensure_*` functions, or run it: setup.sh [serve|test|all]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TRUNK_VERSION=0.22.1
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    log "need root for: $*"; return 1; fi
+}
+
+# The wasm-bindgen CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+ensure_wasm_target() {
+  rustup target list --installed | grep -qx wasm32-unknown-unknown \
+    || { log "adding the wasm32-unknown-unknown target"; rustup target add wasm32-unknown-unknown; }
+}
+
+ensure_wasm_bindgen() {
+  local want; want="$(wasm_bindgen_version)"
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+    log "installing wasm-bindgen-cli $want (a few minutes, once)"
+    # Not --locked: its lockfile pins a webpki-roots the registry no longer serves.
+    cargo install --force wasm-bindgen-cli --version "$want"
+  fi
+}
+
+ensure_trunk() {
+  if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; then
+    log "installing trunk $TRUNK_VERSION (a long build, once)"
+    cargo install --locked --ignore-rust-version "trunk@$TRUNK_VERSION"
+  fi
+}
+
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ]; then
+    log "installing Debian's chromium"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+}
+
+# mesa's lavapipe: a Vulkan driver on the CPU, so native wgpu tests run without a GPU.
+ensure_lavapipe() {
+  if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
+    log "installing mesa-vulkan-drivers (lavapipe)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers >/dev/null
+  fi
+}
+
+ensure_node_deps() {
+  local dir="$ROOT/tests/browser"
+  if [ ! -d "$dir/node_modules/playwright-core" ]; then
+    log "installing the browser tests' npm packages (playwright-core; no browser download)"
+    (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts)
+  fi
+}
+
+# Sources for crates; trunk builds offline.
+ensure_crates() {
+  (cd "$ROOT" && cargo fetch --locked >/dev/null)
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  case "${1:-all}" in
+    serve) ensure_wasm_target; ensure_wasm_bindgen; ensure_trunk; ensure_crates ;;
+    test) ensure_wasm_target; ensure_wasm_bindgen; ensure_chromium; ensure_lavapipe; ensure_node_deps; ensure_crates ;;
+    all) ensure_wasm_target; ensure_wasm_bindgen; ensure_trunk; ensure_chromium; ensure_lavapipe; ensure_node_deps; ensure_crates ;;
+    *) echo "usage: setup.sh [serve|test|all]" >&2; exit 2 ;;
+  esac
+fi

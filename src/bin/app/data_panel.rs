@@ -1,0 +1,189 @@
+//! Load train.csv / test.csv and explore them: summaries, label counts, sample digits and a live
+//! preview of the augmentation settings.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use digit_lab::protocol::{Command, DataRole, DataSummary};
+use leptos::prelude::*;
+
+use crate::charts::draw_bars;
+use crate::state::{AppState, LoadStage};
+use crate::train_panel::TrainSettings;
+use crate::widgets::{DigitGrid, FileDrop, LiveCanvas, ProgressBar, load_csv_file};
+use crate::worker;
+
+const SAMPLE_COUNT: usize = 20;
+const PREVIEW_COUNT: usize = 8;
+
+#[component]
+pub fn DataPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let settings = expect_context::<TrainSettings>();
+    let sample_seed = RwSignal::new(1u64);
+
+    // New train data or a new seed: fetch a fresh sample grid.
+    Effect::new(move |_| {
+        if state.train_data.with(Option::is_some) {
+            worker::send(Command::Samples {
+                role: DataRole::Train,
+                count: SAMPLE_COUNT,
+                seed: sample_seed.get(),
+            });
+        }
+    });
+    // Augmentation settings changed: refresh the preview (invalid settings just wait).
+    Effect::new(move |_| {
+        for field in [
+            settings.rotation,
+            settings.zoom,
+            settings.width_shift,
+            settings.height_shift,
+            settings.shear,
+        ] {
+            field.track();
+        }
+        let loaded = state.train_data.with(Option::is_some);
+        let device = state.device.with(Option::is_some);
+        if let (true, true, Ok(config)) = (loaded, device, settings.augmentation()) {
+            worker::send(Command::AugmentPreview {
+                config,
+                count: PREVIEW_COUNT,
+                seed: sample_seed.get(),
+            });
+        }
+    });
+
+    let counts_track = Signal::derive(move || {
+        state.train_data.with(|d| d.as_ref().map_or(0, |d| d.rows))
+    });
+    let draw_counts = Arc::new(move |canvas: &web_sys::HtmlCanvasElement| {
+        if let Some(counts) = state.train_data.with_untracked(|d| d.as_ref().and_then(|d| d.label_counts)) {
+            let values: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
+            let _ = draw_bars(canvas, &values, None, |v| format!("{v:.0}"));
+        }
+    });
+
+    view! {
+        <section class="panel data-panel">
+            <div class="loaders">
+                <Loader role=DataRole::Train />
+                <Loader role=DataRole::Test />
+            </div>
+            <DataError />
+            <div data-testid="data-summary" class="summary">
+                {move || state.train_data.get().map(|d| view! { <Summary summary=d /> })}
+                {move || state.test_data.get().map(|d| view! { <Summary summary=d /> })}
+                {move || (state.train_data.with(Option::is_none) && state.test_data.with(Option::is_none))
+                    .then(|| view! { <p class="hint">"No data yet. Load Kaggle's Digit Recognizer train.csv (and test.csv) — plain or .gz. Nothing leaves this tab."</p> })}
+            </div>
+            <Show when=move || state.train_data.with(Option::is_some)>
+                <div class="columns">
+                    <div>
+                        <h3>"Label counts"</h3>
+                        <LiveCanvas draw=draw_counts.clone() track=counts_track testid="label-chart" class="chart small" />
+                    </div>
+                    <div>
+                        <h3>
+                            "Sample digits "
+                            <button data-testid="resample-button" on:click=move |_| sample_seed.update(|s| *s += 1)>"Re-sample"</button>
+                        </h3>
+                        <DigitGrid images=state.samples testid="sample-grid"
+                            caption=|d| d.label.map_or(String::new(), |l| format!("label {l}"))  />
+                    </div>
+                </div>
+                <h3>"Augmentation preview (current settings on the Train tab)"</h3>
+                <div class="augment" data-testid="augment-preview">
+                    <DigitGrid images=Signal::derive(move || state.augment_preview.with(|p| p.as_ref().map(|p| p.0.clone()).unwrap_or_default()))
+                        testid="augment-originals" caption=|_| "original".into() />
+                    <DigitGrid images=Signal::derive(move || state.augment_preview.with(|p| p.as_ref().map(|p| p.1.clone()).unwrap_or_default()))
+                        testid="augment-augmented" caption=|_| "augmented".into() />
+                </div>
+            </Show>
+            <p class="credit">
+                "MNIST digits by Yann LeCun, Corinna Cortes and Christopher Burges (CC BY-SA 3.0), in Kaggle's Digit Recognizer format."
+            </p>
+        </section>
+    }
+}
+
+#[component]
+fn Loader(role: DataRole) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let (label, testid, accept) = match role {
+        DataRole::Train => ("Load train.csv", "train-file", ".csv,.gz,text/csv"),
+        DataRole::Test => ("Load test.csv", "test-file", ".csv,.gz,text/csv"),
+    };
+    let progress = state.load_progress(role);
+    let on_file = Rc::new(move |file: web_sys::File| load_csv_file(state, role, file));
+    let fraction = Signal::derive(move || progress.get().map_or(0.0, |p| p.fraction));
+    let text = Signal::derive(move || {
+        progress.get().map_or(String::new(), |p| {
+            let stage = match p.stage {
+                LoadStage::Reading => "reading",
+                LoadStage::Decompressing => "decompressing",
+                LoadStage::Parsing => "parsing",
+            };
+            format!("{stage} {:.0}%", p.fraction * 100.0)
+        })
+    });
+    let progress_id = match role {
+        DataRole::Train => "train-progress",
+        DataRole::Test => "test-progress",
+    };
+    view! {
+        <div class="loader">
+            <FileDrop label=label accept=accept testid=testid on_file=on_file />
+            <Show when=move || progress.with(Option::is_some)>
+                <ProgressBar fraction=fraction label=text testid=progress_id />
+            </Show>
+        </div>
+    }
+}
+
+#[component]
+fn Summary(summary: DataSummary) -> impl IntoView {
+    let kind = match summary.role {
+        DataRole::Train => "train",
+        DataRole::Test => "test",
+    };
+    let counts = summary.label_counts.map(|counts| {
+        counts
+            .iter()
+            .enumerate()
+            .map(|(label, count)| format!("{label}: {count}"))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    });
+    view! {
+        <div class="summary-item" data-role=kind data-rows=summary.rows>
+            <strong>{summary.file_name.clone()}</strong>
+            {format!(" — {} rows ({kind}), parsed in {:.2} s", summary.rows, summary.seconds)}
+            {counts.map(|c| view! { <div class="counts">{c}</div> })}
+        </div>
+    }
+}
+
+#[component]
+fn DataError() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <Show when=move || state.data_error.with(Option::is_some)>
+            <div class="error" data-testid="data-error" role="alert">
+                {move || state.data_error.get().map(|(role, e)| {
+                    let kept = match role {
+                        DataRole::Train => state.train_data.with(|d| d.as_ref().map(|d| d.file_name.clone())),
+                        DataRole::Test => state.test_data.with(|d| d.as_ref().map(|d| d.file_name.clone())),
+                    };
+                    view! {
+                        <p><strong>"Could not load this file. "</strong>{e.to_string()}</p>
+                        <p class="hint">{kept.map_or_else(
+                            || "Nothing was loaded; choose a corrected file.".to_string(),
+                            |name| format!("{name} is still loaded and in use."),
+                        )}</p>
+                    }
+                })}
+            </div>
+        </Show>
+    }
+}

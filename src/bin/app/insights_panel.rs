@@ -1,0 +1,295 @@
+//! What the model learned and where it fails, on the validation split: confusion matrix,
+//! classification report, ranked error gallery and per-layer activation grids.
+
+use digit_lab::protocol::{Command, GalleryItem, ImageRef, LayerMaps};
+use leptos::html::Canvas;
+use leptos::prelude::*;
+
+use crate::images::{Digit, Palette, context_2d, paint};
+use crate::state::AppState;
+use crate::worker;
+
+/// Feature maps per row in the activation grids, as in the notebooks.
+const MAPS_PER_ROW: usize = 16;
+
+/// The image the activation grids show; other panels (draw, galleries) set it.
+#[derive(Clone, Copy)]
+pub struct ActivationTarget(pub RwSignal<Option<ImageRef>>);
+
+#[component]
+pub fn InsightsPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let target = expect_context::<ActivationTarget>().0;
+    let gallery_size = RwSignal::new(12usize);
+
+    // A model and labelled data but no validation predictions yet (e.g. a model loaded from a
+    // file or restored from storage): evaluate it so the views have something to show.
+    Effect::new(move |_| {
+        let ready = state.model.with(Option::is_some) && state.train_data.with(Option::is_some);
+        let training = state.training.with(|t| {
+            matches!(
+                t.status,
+                crate::state::RunStatus::Starting
+                    | crate::state::RunStatus::Running
+                    | crate::state::RunStatus::Paused
+            )
+        });
+        if ready && !training && state.insights.with_untracked(Option::is_none) {
+            worker::send(Command::EvaluateValidation);
+        }
+    });
+    // Refresh the activation grids whenever the image or the weights change (each epoch).
+    Effect::new(move |_| {
+        let epoch = state.insights.with(|i| i.as_ref().map(|i| i.epoch));
+        let _ = (epoch, state.model.with(|m| m.is_some()));
+        if let Some(image) = target.get() {
+            worker::send(Command::Activations { image });
+        }
+    });
+
+    view! {
+        <section class="panel insights-panel">
+            <Show when=move || state.insights.with(Option::is_some)
+                fallback=|| view! { <p class="hint">"Train a model, or load train.csv with a model, to see how it does on the validation split."</p> }>
+                <p class="subtle">{move || state.insights.with(|i| i.as_ref().map(|i| format!(
+                    "{} validation digits{}",
+                    i.validation_rows,
+                    i.epoch.map_or(String::new(), |e| format!(", after epoch {}", e + 1))
+                )))}</p>
+                <div class="columns">
+                    <ConfusionMatrixView />
+                    <ReportView />
+                </div>
+                <CellView />
+                <h3>
+                    "Most confident mistakes (P(predicted) − P(true)) — show "
+                    <input type="number" min="1" max="100" class="tiny" data-testid="errors-count"
+                        prop:value=move || gallery_size.get().to_string()
+                        on:change=move |ev| {
+                            if let Ok(n) = event_target_value(&ev).parse::<usize>() {
+                                gallery_size.set(n.clamp(1, 100));
+                                worker::send(Command::Insights { errors: n.clamp(1, 100) });
+                            }
+                        } />
+                </h3>
+                <Gallery items=Signal::derive(move || state.insights.with(|i| i.as_ref().map(|i| i.errors.clone()).unwrap_or_default()))
+                    testid="top-errors" />
+                <h3>"Most confident correct predictions"</h3>
+                <Gallery items=Signal::derive(move || state.insights.with(|i| i.as_ref().map(|i| i.correct.clone()).unwrap_or_default()))
+                    testid="top-correct" />
+            </Show>
+            <ActivationsView />
+        </section>
+    }
+}
+
+#[component]
+fn ConfusionMatrixView() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let normalized = RwSignal::new(false);
+    view! {
+        <div class="confusion">
+            <h3>"Confusion matrix "
+                <label class="check inline">
+                    <input type="checkbox" data-testid="confusion-normalize"
+                        on:change=move |ev| normalized.set(event_target_checked(&ev)) />
+                    "normalise rows"
+                </label>
+            </h3>
+            <table data-testid="confusion-matrix" class="heatmap">
+                <thead>
+                    <tr><th class="corner">"true ↓ / predicted →"</th>
+                        {(0..10).map(|c| view! { <th>{c}</th> }).collect_view()}
+                    </tr>
+                </thead>
+                <tbody>
+                    {move || state.insights.with(|i| i.as_ref().map(|i| {
+                        let fractions = i.confusion.normalized_rows();
+                        let max = i.confusion.counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+                        i.confusion.counts.iter().enumerate().map(|(truth, row)| view! {
+                            <tr>
+                                <th>{truth}</th>
+                                {row.iter().enumerate().map(|(predicted, &count)| {
+                                    let fraction = fractions[truth][predicted];
+                                    let intensity = if normalized.get() { fraction } else { (count as f64 / max).sqrt() };
+                                    let text = if normalized.get() { format!("{:.2}", fraction) } else { count.to_string() };
+                                    let style = format!("--heat:{intensity:.3}");
+                                    view! {
+                                        <td class="cell" class:diagonal=truth == predicted style=style
+                                            data-truth=truth data-predicted=predicted data-count=count
+                                            title=format!("true {truth}, predicted {predicted}: {count}")
+                                            on:click=move |_| worker::send(Command::ConfusionCell {
+                                                truth: truth as u8, predicted: predicted as u8, limit: 48,
+                                            })>{text}</td>
+                                    }
+                                }).collect_view()}
+                            </tr>
+                        }).collect_view()
+                    }))}
+                </tbody>
+            </table>
+            <div class="scale"><span>"0"</span><div class="scale-bar"></div><span>"max"</span></div>
+        </div>
+    }
+}
+
+#[component]
+fn ReportView() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let row = |name: String, s: digit_lab::evaluation::metrics::ClassScores| {
+        view! {
+            <tr>
+                <th>{name}</th>
+                <td>{format!("{:.4}", s.precision)}</td>
+                <td>{format!("{:.4}", s.recall)}</td>
+                <td>{format!("{:.4}", s.f1)}</td>
+                <td>{s.support}</td>
+            </tr>
+        }
+    };
+    view! {
+        <div class="report">
+            <h3>"Classification report"</h3>
+            <table data-testid="class-report">
+                <thead><tr><th></th><th>"precision"</th><th>"recall"</th><th>"f1-score"</th><th>"support"</th></tr></thead>
+                <tbody>
+                    {move || state.insights.with(|i| i.as_ref().map(|i| {
+                        let r = &i.report;
+                        let mut rows: Vec<AnyView> = r.classes.iter().enumerate()
+                            .map(|(c, s)| row(c.to_string(), *s).into_any()).collect();
+                        rows.push(view! {
+                            <tr class="accuracy" data-accuracy=r.accuracy>
+                                <th>"accuracy"</th><td></td><td></td><td>{format!("{:.4}", r.accuracy)}</td><td>{r.macro_avg.support}</td>
+                            </tr>
+                        }.into_any());
+                        rows.push(row("macro avg".into(), r.macro_avg).into_any());
+                        rows.push(row("weighted avg".into(), r.weighted_avg).into_any());
+                        rows.into_iter().collect_view()
+                    }))}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn CellView() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let target = expect_context::<ActivationTarget>().0;
+    view! {
+        <Show when=move || state.cell.with(Option::is_some)>
+            <div class="cell-digits" data-testid="confusion-cell">
+                {move || state.cell.get().map(|cell| view! {
+                    <h4>{format!("True {}, predicted {}: {} digit{}", cell.truth, cell.predicted, cell.total,
+                        if cell.total == 1 { "" } else { "s" })}
+                        <button on:click=move |_| state.cell.set(None)>"close"</button>
+                    </h4>
+                    <div class="digit-grid">
+                        {cell.images.into_iter().map(|d| {
+                            let position = d.row;
+                            view! {
+                                <button class="digit-button" title="show activations"
+                                    on:click=move |_| target.set(Some(ImageRef::Validation(position)))>
+                                    <Digit pixels=d.pixels size=42 />
+                                </button>
+                            }
+                        }).collect_view()}
+                    </div>
+                })}
+            </div>
+        </Show>
+    }
+}
+
+#[component]
+fn Gallery(#[prop(into)] items: Signal<Vec<GalleryItem>>, testid: &'static str) -> impl IntoView {
+    let target = expect_context::<ActivationTarget>().0;
+    view! {
+        <div class="gallery" data-testid=testid>
+            {move || items.get().into_iter().map(|item| {
+                let p = item.prediction;
+                view! {
+                    <figure class="gallery-item" data-truth=p.truth data-predicted=p.predicted
+                        data-margin=format!("{:.6}", p.error_margin())
+                        on:click=move |_| target.set(Some(ImageRef::Validation(p.position)))>
+                        <Digit pixels=item.pixels size=64 />
+                        <figcaption>
+                            <div>{format!("true {} → predicted {}", p.truth, p.predicted)}</div>
+                            <div class="subtle">{format!("P(pred) {:.3} · P(true) {:.3}", p.predicted_probability, p.truth_probability)}</div>
+                        </figcaption>
+                    </figure>
+                }
+            }).collect_view()}
+        </div>
+    }
+}
+
+#[component]
+fn ActivationsView() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let target = expect_context::<ActivationTarget>().0;
+    let test_row = RwSignal::new(String::from("0"));
+    let validation_row = RwSignal::new(String::from("0"));
+    view! {
+        <div class="activations">
+            <h3>"Activations, layer by layer"</h3>
+            <div class="field-row">
+                <label class="field"><span>"Validation digit #"</span>
+                    <input type="number" min="0" class="tiny" data-testid="activation-validation-index"
+                        prop:value=move || validation_row.get()
+                        on:input=move |ev| validation_row.set(event_target_value(&ev)) /></label>
+                <button data-testid="activation-validation" on:click=move |_| {
+                    if let Ok(i) = validation_row.get_untracked().parse() { target.set(Some(ImageRef::Validation(i))) }
+                }>"Show validation digit"</button>
+                <label class="field"><span>"Test digit #"</span>
+                    <input type="number" min="0" class="tiny" data-testid="activation-test-index"
+                        prop:value=move || test_row.get()
+                        on:input=move |ev| test_row.set(event_target_value(&ev)) /></label>
+                <button data-testid="activation-test" disabled=move || state.test_data.with(Option::is_none)
+                    on:click=move |_| {
+                        if let Ok(i) = test_row.get_untracked().parse() { target.set(Some(ImageRef::Test(i))) }
+                    }>"Show test digit"</button>
+            </div>
+            {move || state.activations.get().map(|a| view! {
+                <div class="activation-input">
+                    <Digit pixels=a.input.clone() size=84 palette=Palette::Viridis />
+                    <span class="subtle">"input"</span>
+                </div>
+                {a.layers.into_iter().map(|layer| view! { <LayerGrid layer=layer /> }).collect_view()}
+            })}
+        </div>
+    }
+}
+
+#[component]
+fn LayerGrid(layer: LayerMaps) -> impl IntoView {
+    let canvas = NodeRef::<Canvas>::new();
+    let columns = MAPS_PER_ROW.min(layer.count).max(1);
+    let rows = layer.count.div_ceil(columns);
+    // One pixel of gap between maps.
+    let width = columns * (layer.width + 1) - 1;
+    let height = rows * (layer.height + 1) - 1;
+    let scale = (2.0 * 28.0 / layer.width.max(1) as f64).clamp(2.0, 24.0);
+    let title = format!("{} — {} ({} maps)", layer.name, layer.shape, layer.count);
+    let name = layer.name.clone();
+    let count = layer.count;
+    Effect::new(move |_| {
+        if let Some(canvas) = canvas.get()
+            && let Some(ctx) = context_2d(&canvas)
+        {
+            let size = layer.width * layer.height;
+            for (i, map) in layer.values.chunks(size).enumerate() {
+                let x = (i % columns) * (layer.width + 1);
+                let y = (i / columns) * (layer.height + 1);
+                paint(&ctx, map, layer.width, layer.height, x as f64, y as f64, Palette::Viridis);
+            }
+        }
+    });
+    view! {
+        <figure class="layer" data-testid="activation-grid" data-layer=name data-maps=count>
+            <figcaption>{title}</figcaption>
+            <canvas node_ref=canvas class="maps" width=width height=height
+                style=format!("width:{}px", (width as f64 * scale).round())></canvas>
+        </figure>
+    }
+}

@@ -1,0 +1,176 @@
+//! The page frame: header (device, model), tabs, the error banner, and start-up (worker, device,
+//! model).
+
+use digit_lab::device::DeviceKind;
+use digit_lab::protocol::{Command, DataRole};
+use leptos::prelude::*;
+
+use crate::data_panel::DataPanel;
+use crate::draw_panel::DrawPanel;
+use crate::insights_panel::{ActivationTarget, InsightsPanel};
+use crate::model_panel::{ModelPanel, describe_source, load_startup_model};
+use crate::predict_panel::PredictPanel;
+use crate::state::AppState;
+use crate::train_panel::{TrainPanel, TrainSettings};
+use crate::widgets::load_csv_file;
+use crate::worker;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Tab {
+    Data,
+    Train,
+    Insights,
+    Draw,
+    Predict,
+    Model,
+}
+
+impl Tab {
+    const ALL: [Tab; 6] = [Tab::Data, Tab::Train, Tab::Insights, Tab::Draw, Tab::Predict, Tab::Model];
+
+    fn id(self) -> &'static str {
+        match self {
+            Tab::Data => "data",
+            Tab::Train => "train",
+            Tab::Insights => "insights",
+            Tab::Draw => "draw",
+            Tab::Predict => "predict",
+            Tab::Model => "model",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Tab::Data => "Data",
+            Tab::Train => "Train",
+            Tab::Insights => "Insights",
+            Tab::Draw => "Draw",
+            Tab::Predict => "Predict",
+            Tab::Model => "Model",
+        }
+    }
+}
+
+/// The WebGPU adapter's vendor and architecture as the browser reports them (wgpu's own adapter
+/// info is empty on the web).
+async fn webgpu_adapter() -> Option<String> {
+    use js_sys::{Function, Promise, Reflect};
+    use wasm_bindgen::JsCast;
+    let gpu = Reflect::get(&web_sys::window()?.navigator(), &"gpu".into()).ok()?;
+    let request: Function = Reflect::get(&gpu, &"requestAdapter".into()).ok()?.dyn_into().ok()?;
+    let promise: Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
+    let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+    let info = Reflect::get(&adapter, &"info".into()).ok()?;
+    let parts: Vec<String> = ["vendor", "architecture", "device", "description"]
+        .into_iter()
+        .filter_map(|key| Reflect::get(&info, &key.into()).ok()?.as_string())
+        .filter(|part| !part.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" / "))
+}
+
+/// `?cpu` in the URL skips WebGPU (useful to compare, and for tests of the CPU path).
+fn cpu_requested() -> bool {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .is_some_and(|s| s.split(['?', '&']).any(|p| p == "cpu"))
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let state = AppState::new();
+    provide_context(state);
+    provide_context(TrainSettings::new());
+    provide_context(ActivationTarget(RwSignal::new(None)));
+    let tab = RwSignal::new(Tab::Data);
+    let adapter = RwSignal::new(None::<String>);
+
+    worker::spawn(state);
+    Effect::new(move |_| {
+        if state.worker_ready.get() {
+            let force_cpu = cpu_requested() || state.force_cpu.get_untracked();
+            worker::send(Command::Init { force_cpu });
+        }
+    });
+    // Once a worker's device is ready: the model from an earlier visit (or the last checkpoint),
+    // else the bundled one; a replacement worker also gets the files loaded before.
+    let served_generation = std::cell::Cell::new(None);
+    Effect::new(move |_| {
+        let generation = state.worker_generation.get();
+        if state.device.with(Option::is_some) && served_generation.replace(Some(generation)) != Some(generation) {
+            leptos::task::spawn_local(load_startup_model(state));
+            if state.device.with_untracked(|d| d.as_ref().is_some_and(|d| d.kind == DeviceKind::Gpu)) {
+                leptos::task::spawn_local(async move { adapter.set(webgpu_adapter().await) });
+            }
+            if generation > 0 {
+                for role in [DataRole::Train, DataRole::Test] {
+                    if let Some(file) = worker::remembered_file(role) {
+                        load_csv_file(state, role, file);
+                    }
+                }
+            }
+        }
+    });
+
+    view! {
+        <header>
+            <h1>"Digit Lab"</h1>
+            <div class="device" data-testid="device-info"
+                data-kind=move || state.device.with(|d| match d.as_ref().map(|d| d.kind) {
+                    Some(DeviceKind::Gpu) => "gpu",
+                    Some(DeviceKind::Cpu) => "cpu",
+                    None => "",
+                })>
+                {move || match state.device.get() {
+                    None => "starting the compute device…".to_string(),
+                    Some(d) => match (d.kind, d.fallback_reason) {
+                        (DeviceKind::Gpu, _) => format!(
+                            "GPU (WebGPU) — {}",
+                            adapter.get().unwrap_or(d.description)
+                        ),
+                        (DeviceKind::Cpu, Some(why)) => format!("CPU (WebAssembly) — WebGPU unavailable: {why}"),
+                        (DeviceKind::Cpu, None) => "CPU (WebAssembly)".to_string(),
+                    },
+                }}
+            </div>
+            <div class="model-source" data-testid="model-source"
+                data-source=move || state.model.with(|m| m.as_ref().map(|m| format!("{:?}", m.source)).unwrap_or_default())>
+                {move || state.model.with(|m| m.as_ref().map_or_else(
+                    || "no model yet".to_string(),
+                    |m| format!("model: {} ({})",
+                        m.meta.preset.map_or("custom".to_string(), |p| p.id().to_string()),
+                        describe_source(&m.source)),
+                ))}
+            </div>
+        </header>
+        <nav class="tabs" role="tablist">
+            {Tab::ALL.iter().map(|&t| view! {
+                <button role="tab" class:active=move || tab.get() == t
+                    data-testid=format!("tab-{}", t.id())
+                    on:click=move |_| tab.set(t)>{t.title()}</button>
+            }).collect_view()}
+        </nav>
+        <ErrorBanner />
+        <main>
+            <div class="tab" data-tab="data" class:hidden=move || tab.get() != Tab::Data><DataPanel /></div>
+            <div class="tab" data-tab="train" class:hidden=move || tab.get() != Tab::Train><TrainPanel /></div>
+            <div class="tab" data-tab="insights" class:hidden=move || tab.get() != Tab::Insights><InsightsPanel /></div>
+            <div class="tab" data-tab="draw" class:hidden=move || tab.get() != Tab::Draw><DrawPanel /></div>
+            <div class="tab" data-tab="predict" class:hidden=move || tab.get() != Tab::Predict><PredictPanel /></div>
+            <div class="tab" data-tab="model" class:hidden=move || tab.get() != Tab::Model><ModelPanel /></div>
+        </main>
+    }
+}
+
+#[component]
+fn ErrorBanner() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <Show when=move || state.error.with(Option::is_some)>
+            <div class="banner error" role="alert" data-testid="app-error">
+                {move || state.error.get().map(|(context, message)| format!("{context}: {message}"))}
+                <button on:click=move |_| state.error.set(None) aria-label="dismiss">"×"</button>
+            </div>
+        </Show>
+    }
+}

@@ -1,0 +1,456 @@
+//! Configure and run training: the recipe form, the controls, live progress, the loss and
+//! accuracy charts and the per-epoch table.
+
+use std::sync::Arc;
+
+use digit_lab::augment::AugmentConfig;
+use digit_lab::model::Preset;
+use digit_lab::protocol::Command;
+use digit_lab::training::events::EpochSummary;
+use digit_lab::training::config::{
+    EarlyStoppingConfig, Monitor, OptimizerConfig, PlateauConfig, TrainConfig,
+};
+use leptos::prelude::*;
+
+use crate::charts::{Series, draw_lines, theme};
+use crate::state::{AppState, RunStatus, now_ms};
+use crate::widgets::{LiveCanvas, ProgressBar, percent};
+use crate::worker;
+
+/// The form's fields as text, so the user can type freely; parsed when Train is pressed.
+#[derive(Clone, Copy)]
+pub struct TrainSettings {
+    pub preset: RwSignal<Preset>,
+    pub epochs: RwSignal<String>,
+    pub batch_size: RwSignal<String>,
+    pub optimizer: RwSignal<String>,
+    pub learning_rate: RwSignal<String>,
+    pub lr_decay: RwSignal<String>,
+    pub validation_fraction: RwSignal<String>,
+    pub seed: RwSignal<String>,
+    pub rotation: RwSignal<String>,
+    pub zoom: RwSignal<String>,
+    pub width_shift: RwSignal<String>,
+    pub height_shift: RwSignal<String>,
+    pub shear: RwSignal<String>,
+    pub plateau: RwSignal<bool>,
+    pub early_stopping: RwSignal<bool>,
+    pub patience: RwSignal<String>,
+}
+
+impl TrainSettings {
+    pub fn new() -> Self {
+        let settings = Self {
+            preset: RwSignal::new(Preset::DigitLab),
+            epochs: RwSignal::new(String::new()),
+            batch_size: RwSignal::new(String::new()),
+            optimizer: RwSignal::new(String::new()),
+            learning_rate: RwSignal::new(String::new()),
+            lr_decay: RwSignal::new(String::new()),
+            validation_fraction: RwSignal::new(String::new()),
+            seed: RwSignal::new(String::new()),
+            rotation: RwSignal::new(String::new()),
+            zoom: RwSignal::new(String::new()),
+            width_shift: RwSignal::new(String::new()),
+            height_shift: RwSignal::new(String::new()),
+            shear: RwSignal::new(String::new()),
+            plateau: RwSignal::new(false),
+            early_stopping: RwSignal::new(false),
+            patience: RwSignal::new(String::new()),
+        };
+        settings.use_recipe(Preset::DigitLab);
+        settings
+    }
+
+    /// Fill every field from a preset's notebook recipe.
+    pub fn use_recipe(&self, preset: Preset) {
+        let c = preset.recipe();
+        self.preset.set(preset);
+        self.epochs.set(c.epochs.to_string());
+        self.batch_size.set(c.batch_size.to_string());
+        self.optimizer.set(c.optimizer.name().to_string());
+        self.learning_rate.set(c.learning_rate.to_string());
+        self.lr_decay.set(c.lr_decay_per_epoch.to_string());
+        self.validation_fraction.set(c.validation_fraction.to_string());
+        self.seed.set(c.seed.to_string());
+        let a = c.augmentation;
+        self.rotation.set(a.rotation_degrees.to_string());
+        self.zoom.set(a.zoom.to_string());
+        self.width_shift.set(a.width_shift.to_string());
+        self.height_shift.set(a.height_shift.to_string());
+        self.shear.set(a.shear_degrees.to_string());
+        self.plateau.set(c.plateau.is_some());
+        self.early_stopping.set(c.early_stopping.is_some());
+        self.patience
+            .set(c.early_stopping.map_or(5, |e| e.patience).to_string());
+    }
+
+    pub fn augmentation(&self) -> Result<AugmentConfig, String> {
+        Ok(AugmentConfig {
+            rotation_degrees: number(self.rotation, "rotation")?,
+            zoom: number(self.zoom, "zoom")?,
+            width_shift: number(self.width_shift, "width shift")?,
+            height_shift: number(self.height_shift, "height shift")?,
+            shear_degrees: number(self.shear, "shear")?,
+        })
+    }
+
+    pub fn config(&self) -> Result<TrainConfig, String> {
+        let preset = self.preset.get_untracked();
+        let recipe = preset.recipe();
+        let optimizer = match (self.optimizer.get_untracked().as_str(), recipe.optimizer) {
+            ("adam", OptimizerConfig::Adam { .. }) | ("rmsprop", OptimizerConfig::RmsProp { .. }) => {
+                recipe.optimizer
+            }
+            ("adam", _) => OptimizerConfig::keras_adam(),
+            _ => OptimizerConfig::rmsprop_with_epsilon(1e-7),
+        };
+        let plateau = self
+            .plateau
+            .get_untracked()
+            .then(|| recipe.plateau.unwrap_or_else(PlateauConfig::keras_notebooks));
+        let early_stopping = self.early_stopping.get_untracked().then(|| {
+            let base = recipe.early_stopping.unwrap_or(EarlyStoppingConfig {
+                monitor: Monitor::ValLoss,
+                patience: 5,
+                min_delta: 0.0,
+            });
+            number(self.patience, "patience").map(|patience| EarlyStoppingConfig { patience, ..base })
+        });
+        let config = TrainConfig {
+            epochs: number(self.epochs, "epochs")?,
+            batch_size: number(self.batch_size, "batch size")?,
+            optimizer,
+            learning_rate: number(self.learning_rate, "learning rate")?,
+            lr_decay_per_epoch: number(self.lr_decay, "learning-rate decay")?,
+            plateau,
+            early_stopping: early_stopping.transpose()?,
+            checkpoint_monitor: recipe.checkpoint_monitor,
+            augmentation: self.augmentation()?,
+            validation_fraction: number(self.validation_fraction, "validation fraction")?,
+            seed: number(self.seed, "seed")?,
+        };
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+}
+
+fn number<T: std::str::FromStr>(field: RwSignal<String>, name: &str) -> Result<T, String> {
+    let text = field.get_untracked();
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{name}: {text:?} is not a valid number"))
+}
+
+#[component]
+fn Field(label: &'static str, value: RwSignal<String>, testid: &'static str) -> impl IntoView {
+    view! {
+        <label class="field">
+            <span>{label}</span>
+            <input type="text" inputmode="decimal" data-testid=testid
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev)) />
+        </label>
+    }
+}
+
+#[component]
+pub fn TrainPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let settings = expect_context::<TrainSettings>();
+    let status = Memo::new(move |_| state.training.with(|t| t.status));
+    let busy = move || matches!(status.get(), RunStatus::Starting | RunStatus::Running | RunStatus::Paused);
+
+    let start = move |_| {
+        if state.train_data.get_untracked().is_none() {
+            state.error.set(Some(("Train".into(), "load train.csv first (Data tab)".into())));
+            return;
+        }
+        match settings.config() {
+            Ok(config) => {
+                state.training.update(|t| t.status = RunStatus::Starting);
+                worker::send(Command::Train {
+                    preset: settings.preset.get_untracked(),
+                    config,
+                });
+            }
+            Err(message) => state.error.set(Some(("Train settings".into(), message))),
+        }
+    };
+    let pause = move |_| match status.get_untracked() {
+        RunStatus::Paused => worker::send(Command::Resume),
+        _ => worker::send(Command::Pause),
+    };
+
+    view! {
+        <section class="panel train-panel">
+            <div class="columns">
+                <div class="settings">
+                    <h2>"Recipe"</h2>
+                    <label class="field">
+                        <span>"Model"</span>
+                        <select data-testid="model-select"
+                            on:change=move |ev| {
+                                if let Some(p) = Preset::from_id(&event_target_value(&ev)) {
+                                    settings.use_recipe(p);
+                                }
+                            }>
+                            {Preset::ALL.iter().map(|p| {
+                                let selected = move || settings.preset.get() == *p;
+                                view! {
+                                    <option value=p.id() selected=selected>
+                                        {format!("{} — {} params", p.title(), p.architecture().param_count())}
+                                    </option>
+                                }
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <div class="field-row">
+                        <Field label="Epochs" value=settings.epochs testid="epochs-input" />
+                        <Field label="Batch size" value=settings.batch_size testid="batch-size-input" />
+                    </div>
+                    <div class="field-row">
+                        <label class="field">
+                            <span>"Optimizer"</span>
+                            <select data-testid="optimizer-select"
+                                on:change=move |ev| settings.optimizer.set(event_target_value(&ev))>
+                                <option value="adam" selected=move || settings.optimizer.get() == "adam">"Adam"</option>
+                                <option value="rmsprop" selected=move || settings.optimizer.get() == "rmsprop">"RMSprop (Keras)"</option>
+                            </select>
+                        </label>
+                        <Field label="Learning rate" value=settings.learning_rate testid="lr-input" />
+                        <Field label="LR × per epoch" value=settings.lr_decay testid="lr-decay-input" />
+                    </div>
+                    <div class="field-row">
+                        <Field label="Validation fraction" value=settings.validation_fraction testid="validation-input" />
+                        <Field label="Seed" value=settings.seed testid="seed-input" />
+                    </div>
+                    <h3>"Augmentation"</h3>
+                    <div class="field-row">
+                        <Field label="Rotation °" value=settings.rotation testid="aug-rotation" />
+                        <Field label="Zoom" value=settings.zoom testid="aug-zoom" />
+                        <Field label="Shear °" value=settings.shear testid="aug-shear" />
+                    </div>
+                    <div class="field-row">
+                        <Field label="Width shift" value=settings.width_shift testid="aug-width" />
+                        <Field label="Height shift" value=settings.height_shift testid="aug-height" />
+                    </div>
+                    <h3>"Callbacks"</h3>
+                    <label class="check">
+                        <input type="checkbox" data-testid="plateau-toggle"
+                            prop:checked=move || settings.plateau.get()
+                            on:change=move |ev| settings.plateau.set(event_target_checked(&ev)) />
+                        "ReduceLROnPlateau (halve the rate after 3 flat epochs)"
+                    </label>
+                    <label class="check">
+                        <input type="checkbox" data-testid="early-stop-toggle"
+                            prop:checked=move || settings.early_stopping.get()
+                            on:change=move |ev| settings.early_stopping.set(event_target_checked(&ev)) />
+                        "Early stopping, patience"
+                        <input type="text" class="tiny" data-testid="patience-input"
+                            prop:value=move || settings.patience.get()
+                            on:input=move |ev| settings.patience.set(event_target_value(&ev)) />
+                    </label>
+                    <div class="buttons">
+                        <button class="primary" data-testid="train-button" on:click=start disabled=busy>"Train"</button>
+                        <button data-testid="pause-button" on:click=pause
+                            disabled=move || !matches!(status.get(), RunStatus::Running | RunStatus::Paused)>
+                            {move || if status.get() == RunStatus::Paused { "Resume" } else { "Pause" }}
+                        </button>
+                        <button data-testid="stop-button" on:click=move |_| worker::send(Command::Stop)
+                            disabled=move || !busy()>"Stop"</button>
+                    </div>
+                </div>
+                <div class="live">
+                    <Progress />
+                    <div class="charts">
+                        <Curves metric=Metric::Loss />
+                        <Curves metric=Metric::Accuracy />
+                    </div>
+                    <EpochTable />
+                </div>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn Progress() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let fraction = Signal::derive(move || {
+        state.training.with(|t| match (&t.start, &t.last_batch) {
+            (Some(start), Some(b)) => {
+                let done = b.epoch * b.batches + b.batch + 1;
+                done as f64 / (start.epochs * start.batches_per_epoch).max(1) as f64
+            }
+            _ => 0.0,
+        })
+    });
+    let label = Signal::derive(move || {
+        state.training.with(|t| {
+            let (Some(start), Some(b)) = (&t.start, &t.last_batch) else {
+                return match t.status {
+                    RunStatus::Starting => "starting… (the first batches compile GPU kernels)".to_string(),
+                    _ => "not training".to_string(),
+                };
+            };
+            let elapsed = (now_ms() - t.started_at_ms) / 1000.0;
+            let done = (b.epoch * b.batches + b.batch + 1) as f64;
+            let total = (start.epochs * start.batches_per_epoch) as f64;
+            let eta = if t.status == RunStatus::Finished {
+                "done".to_string()
+            } else {
+                format!("ETA {}", duration(elapsed / done * (total - done)))
+            };
+            format!(
+                "epoch {}/{} · batch {}/{} · {:.0} img/s · lr {:.2e} · {eta}",
+                b.epoch + 1,
+                start.epochs,
+                b.batch + 1,
+                b.batches,
+                b.images_per_second,
+                b.learning_rate
+            )
+        })
+    });
+    view! {
+        <div class="progress-block">
+            <ProgressBar fraction=fraction label=label testid="progress" />
+            <p class="subtle" data-testid="worker-memory"
+                data-bytes=move || state.worker_memory.get().map(|b| b.to_string()).unwrap_or_default()>
+                {move || state.worker_memory.get().map(|b| format!("worker memory {:.1} MB", b as f64 / 1048576.0))}
+            </p>
+            <p class="finish" data-testid="train-status">
+                {move || state.training.with(|t| match (&t.status, &t.finish) {
+                    (RunStatus::Finished, Some(f)) => format!(
+                        "Finished ({:?}) after {} epochs in {}; best epoch {} (validation accuracy {}). The best weights are the current model.",
+                        f.reason, f.epochs_run, duration(f.seconds),
+                        f.best_epoch.map_or("-".into(), |e| (e + 1).to_string()),
+                        f.best_val_accuracy.map_or("-".into(), percent),
+                    ),
+                    (RunStatus::Paused, _) => "Paused between batches.".to_string(),
+                    _ => String::new(),
+                })}
+            </p>
+        </div>
+    }
+}
+
+fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s / 60 % 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Metric {
+    Loss,
+    Accuracy,
+}
+
+impl Metric {
+    fn pick(self, loss: f64, accuracy: f64) -> f64 {
+        match self {
+            Metric::Loss => loss,
+            Metric::Accuracy => accuracy,
+        }
+    }
+}
+
+/// Most points drawn per curve: long runs are thinned so a redraw stays cheap.
+const MAX_POINTS: usize = 1500;
+
+#[component]
+fn Curves(metric: Metric) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let track = Signal::derive(move || state.training.with(|t| t.batches.len() + t.epochs.len()));
+    let draw = Arc::new(move |canvas: &web_sys::HtmlCanvasElement| {
+        state.training.with_untracked(|t| {
+            let step = t.batches.len().div_ceil(MAX_POINTS).max(1);
+            let batches: Vec<(f64, f64)> = t
+                .batches
+                .iter()
+                .step_by(step)
+                .map(|b| (b.epoch, metric.pick(b.loss, b.accuracy)))
+                .collect();
+            let per_epoch = |value: fn(&EpochSummary) -> Option<f64>| -> Vec<(f64, f64)> {
+                t.epochs
+                    .iter()
+                    .filter_map(|e| value(e).map(|v| ((e.epoch + 1) as f64, v)))
+                    .collect()
+            };
+            let train = match metric {
+                Metric::Loss => per_epoch(|e| Some(e.train_loss)),
+                Metric::Accuracy => per_epoch(|e| Some(e.train_accuracy)),
+            };
+            let validation = match metric {
+                Metric::Loss => per_epoch(|e| e.val_loss),
+                Metric::Accuracy => per_epoch(|e| e.val_accuracy),
+            };
+            let x_max = t.start.as_ref().map_or(1.0, |s| s.epochs as f64);
+            let theme = theme();
+            let (label, range) = match metric {
+                Metric::Loss => ("loss", None),
+                Metric::Accuracy => {
+                    let low = batches.iter().chain(&validation).map(|p| p.1).fold(1.0, f64::min);
+                    ("accuracy", Some(((low - 0.02).clamp(0.0, 0.9), 1.0)))
+                }
+            };
+            let _ = draw_lines(
+                canvas,
+                label,
+                x_max,
+                range,
+                &[
+                    Series { name: "train (per batch, smoothed)", color: theme.train, points: &batches, markers: false },
+                    Series { name: "train (epoch)", color: theme.train_epoch, points: &train, markers: true },
+                    Series { name: "validation", color: theme.validation, points: &validation, markers: true },
+                ],
+            );
+        })
+    });
+    let testid = match metric {
+        Metric::Loss => "loss-chart",
+        Metric::Accuracy => "accuracy-chart",
+    };
+    view! { <LiveCanvas draw=draw track=track testid=testid /> }
+}
+
+#[component]
+fn EpochTable() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <table class="epochs" data-testid="epoch-table">
+            <thead>
+                <tr>
+                    <th>"epoch"</th><th>"loss"</th><th>"accuracy"</th><th>"val loss"</th>
+                    <th>"val accuracy"</th><th>"learning rate"</th><th>"time"</th><th>"img/s"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {move || state.training.with(|t| {
+                    t.epochs.iter().map(|e| {
+                        let best = t.best_epoch == Some(e.epoch);
+                        view! {
+                            <tr class:best=best data-epoch=e.epoch>
+                                <td>{e.epoch + 1}{if best { " ★" } else { "" }}</td>
+                                <td>{format!("{:.4}", e.train_loss)}</td>
+                                <td>{percent(e.train_accuracy)}</td>
+                                <td>{e.val_loss.map_or("-".into(), |v| format!("{v:.4}"))}</td>
+                                <td>{e.val_accuracy.map_or("-".into(), percent)}</td>
+                                <td>{format!("{:.2e}", e.learning_rate)}</td>
+                                <td>{duration(e.seconds)}</td>
+                                <td>{format!("{:.0}", e.images_per_second)}</td>
+                            </tr>
+                        }
+                    }).collect_view()
+                })}
+            </tbody>
+        </table>
+    }
+}

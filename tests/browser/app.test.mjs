@@ -1,0 +1,98 @@
+// The page on WebGPU (SwiftShader): loads cleanly, loads and summarises data, rejects a bad file
+// without losing what was loaded, trains with live charts, and keeps the model across a reload.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import {
+  csvSlice,
+  launch,
+  loadCsv,
+  openApp,
+  screenshot,
+  serve,
+  startTraining,
+  waitForRows,
+  waitForTraining,
+} from "./harness.mjs";
+
+let server;
+let browser;
+
+before(async () => {
+  server = await serve();
+  browser = await launch({ webgpu: true });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+test("the app loads with no console errors and finds the WebGPU adapter", async () => {
+  const { page, problems } = browser;
+  await openApp(page, server.url);
+  const kind = await page.getAttribute('[data-testid="device-info"]', "data-kind");
+  const text = await page.textContent('[data-testid="device-info"]');
+  assert.equal(kind, "gpu", `device: ${text}`);
+  assert.match(text, /WebGPU/);
+  assert.deepEqual(problems, []);
+});
+
+test("a 1,000-row slice of train.csv loads and is summarised", async () => {
+  const { page } = browser;
+  await loadCsv(page, "train", csvSlice("train", 1000));
+  await waitForRows(page, "train", 1000);
+  const summary = await page.textContent('[data-testid="data-summary"]');
+  assert.match(summary, /1000 rows/);
+  const counts = [...summary.matchAll(/(\d): (\d+)/g)].map((m) => Number(m[2]));
+  assert.equal(counts.length, 10);
+  assert.equal(counts.reduce((a, b) => a + b, 0), 1000);
+  await page.waitForSelector('[data-testid="sample-grid"] figure');
+  assert.equal(await page.locator('[data-testid="sample-grid"] figure').count(), 20);
+  await page.waitForSelector('[data-testid="augment-augmented"] figure');
+  await screenshot(page, "data");
+});
+
+test("a malformed CSV shows its line and column and keeps the loaded data", async () => {
+  const { page } = browser;
+  const broken = csvSlice("train", 10, {
+    mutate: (lines) => {
+      const cells = lines[4].split(",");
+      cells[17] = "300";
+      lines[4] = cells.join(",");
+      return lines;
+    },
+  });
+  await loadCsv(page, "train", broken);
+  const error = await page.waitForSelector('[data-testid="data-error"]');
+  const text = await error.textContent();
+  assert.match(text, /line 5, column 18 \(pixel16\)/);
+  assert.match(text, /300/);
+  assert.match(text, /train\.csv is still loaded/);
+  await waitForRows(page, "train", 1000, 5_000);
+});
+
+test("training on WebGPU runs, the charts receive points and the loss falls", async () => {
+  const { page, problems } = browser;
+  // The tiny preset: SwiftShader runs WebGPU on the CPU, about 40x slower than a real GPU.
+  await startTraining(page, { preset: "tiny", epochs: 2, batch: 64 });
+  const rows = await waitForTraining(page);
+  assert.equal(rows.length, 2);
+  const [first, second] = rows.map((cells) => Number(cells[1]));
+  assert.ok(second < first, `epoch losses ${first} -> ${second}`);
+  const points = Number(await page.getAttribute('[data-testid="loss-chart"]', "data-points"));
+  assert.ok(points >= 2 * 15, `loss chart points: ${points}`);
+  assert.ok(Number(await page.getAttribute('[data-testid="accuracy-chart"]', "data-points")) > 0);
+  const progress = await page.textContent('[data-testid="progress"]');
+  assert.match(progress, /img\/s/);
+  await screenshot(page, "training");
+  assert.deepEqual(problems, []);
+});
+
+test("the trained model survives a reload", async () => {
+  const { page } = browser;
+  await page.reload();
+  await page.waitForSelector('[data-testid="model-source"][data-source="Stored"]', { timeout: 120_000 });
+  const text = await page.textContent('[data-testid="model-source"]');
+  assert.match(text, /tiny/);
+});

@@ -1,0 +1,81 @@
+// Browser measurements (printed, never asserted): time to an interactive page, parsing the full
+// train.csv in the page, training images/s on WebGPU and on the wasm CPU path, the longest frame
+// while parsing and while training, worker memory per epoch, draw -> prediction latency.
+//
+//   node tests/browser/bench.mjs [DIST_DIR]      (default: target/web-test)
+
+import path from "node:path";
+import { csvSlice, launch, openApp, serve, setField, sleep } from "./harness.mjs";
+
+const dist = path.resolve(process.argv[2] ?? process.env.DIGIT_LAB_DIST ?? "target/web-test");
+const FULL_TRAIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../../shared/data/train.csv.gz");
+
+/** Track the gap between animation frames in the page (the longest one = the worst jank). */
+async function watchFrames(page) {
+  await page.evaluate(() => {
+    window.__frames = { last: performance.now(), max: 0 };
+    const tick = (now) => {
+      window.__frames.max = Math.max(window.__frames.max, now - window.__frames.last);
+      window.__frames.last = now;
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+}
+const resetFrames = (page) => page.evaluate(() => { window.__frames.max = 0; window.__frames.last = performance.now(); });
+const longestFrame = (page) => page.evaluate(() => window.__frames.max);
+
+async function measure({ webgpu }) {
+  const server = await serve(dist);
+  const browser = await launch({ webgpu });
+  const { page } = browser;
+  const started = Date.now();
+  await page.goto(server.url);
+  await page.waitForSelector('[data-testid="tab-data"]');
+  const interactive = Date.now() - started;
+  await page.waitForSelector('[data-testid="device-info"][data-kind]:not([data-kind=""])', { timeout: 120_000 });
+  const deviceReady = Date.now() - started;
+  const device = await page.textContent('[data-testid="device-info"]');
+  console.log(`\n== ${device}`);
+  console.log(`page interactive after ${interactive} ms; worker and device ready after ${deviceReady} ms`);
+  await watchFrames(page);
+
+  // Full train.csv.gz (42,000 rows) through the page.
+  await resetFrames(page);
+  const t0 = Date.now();
+  await page.setInputFiles('[data-testid="train-file"]', FULL_TRAIN);
+  await page.waitForSelector('[data-testid="data-summary"] [data-role="train"][data-rows="42000"]', { timeout: 300_000 });
+  console.log(`full train.csv.gz read + parsed in ${Date.now() - t0} ms; longest frame meanwhile ${(await longestFrame(page)).toFixed(0)} ms`);
+
+  // Train a few batches of the default model and of the notebook classic.
+  for (const preset of ["digit-lab", "kaggle-classic"]) {
+    await page.click('[data-testid="tab-train"]');
+    await page.selectOption('[data-testid="model-select"]', preset);
+    await setField(page, "epochs-input", 1);
+    await resetFrames(page);
+    await page.click('[data-testid="train-button"]');
+    const samples = [];
+    const deadline = Date.now() + (webgpu ? 240_000 : 180_000);
+    while (samples.length < 8 && Date.now() < deadline) {
+      await sleep(3000);
+      const text = await page.textContent('[data-testid="progress"]');
+      const m = text.match(/batch (\d+)\/\d+ · (\d+) img\/s/);
+      if (m && Number(m[1]) > 3) samples.push(Number(m[2]));
+    }
+    const frame = await longestFrame(page);
+    await page.click('[data-testid="stop-button"]');
+    await page.waitForSelector('[data-testid="train-status"]:has-text("Finished")', { timeout: 300_000 });
+    const sorted = samples.sort((a, b) => a - b);
+    console.log(`${preset}: training ${sorted.length ? sorted[Math.floor(sorted.length / 2)] : "?"} img/s (median of per-batch readings ${sorted.join(", ")}); longest frame ${frame.toFixed(0)} ms`);
+  }
+
+  const memory = await page.evaluate(() => ({
+    jsHeap: performance.memory?.usedJSHeapSize,
+  }));
+  console.log(`page JS heap ${(memory.jsHeap / 2 ** 20).toFixed(1)} MB`);
+  await browser.close();
+  server.close();
+}
+
+await measure({ webgpu: true });
+await measure({ webgpu: false });
