@@ -32,7 +32,14 @@ pub async fn gpu() -> Result<ComputeDevice, String> {
     let (device, setup) = Device::wgpu_options()
         .init_with_setup_async()
         .await
-        .map_err(|e| format!("no usable GPU adapter ({e})"))?;
+        .map_err(|e| {
+            let detail = e.to_string();
+            if detail.contains("No suitable graphics adapter") || detail.contains("No adapter") {
+                "no WebGPU/GPU adapter is available here".to_string()
+            } else {
+                format!("the GPU could not be initialised ({detail})")
+            }
+        })?;
     let info = setup.adapter.get_info();
     let details: Vec<&str> = [&info.name, &info.driver, &info.driver_info]
         .into_iter()

@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{HtmlCanvasElement, PointerEvent};
 
 use crate::charts::draw_bars;
-use crate::images::{Digit, context_2d};
+use crate::images::Digit;
 use crate::insights_panel::ActivationTarget;
 use crate::state::{AppState, now_ms};
 use crate::widgets::LiveCanvas;
@@ -186,7 +186,7 @@ pub fn DrawPanel() -> impl IntoView {
                 <div class="draw-result">
                     <div class="draw-preview-box">
                         <span class="subtle">"What the model sees (28×28)"</span>
-                        <div data-testid="draw-preview" data-empty=move || preview.with(Vec::is_empty)>
+                        <div data-testid="draw-preview" data-empty=move || preview.with(Vec::is_empty).to_string()>
                             <Digit pixels=Signal::derive(move || {
                                 let p = preview.get();
                                 if p.is_empty() { vec![0; 784] } else { p }
@@ -217,6 +217,18 @@ fn top_class(probabilities: &[f32]) -> Option<usize> {
     (0..probabilities.len()).max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]))
 }
 
+/// The drawing canvas' context, created for frequent `getImageData` (the ink is read back on
+/// every stroke update).
+fn readback_context(canvas: &HtmlCanvasElement) -> Option<web_sys::CanvasRenderingContext2d> {
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"willReadFrequently".into(), &true.into()).ok()?;
+    canvas
+        .get_context_with_context_options("2d", &options)
+        .ok()??
+        .dyn_into()
+        .ok()
+}
+
 /// Pointer position in canvas pixels.
 fn position(canvas: &HtmlCanvasElement, ev: &PointerEvent) -> (f64, f64) {
     let rect = canvas.get_bounding_client_rect();
@@ -230,7 +242,7 @@ fn position(canvas: &HtmlCanvasElement, ev: &PointerEvent) -> (f64, f64) {
 
 /// Strokes are drawn with an opaque ink on a transparent canvas; the alpha channel is the ink.
 fn paint_strokes(canvas: &HtmlCanvasElement, strokes: &[Stroke]) {
-    let Some(ctx) = context_2d(canvas) else { return };
+    let Some(ctx) = readback_context(canvas) else { return };
     let (w, h) = (canvas.width() as f64, canvas.height() as f64);
     ctx.clear_rect(0.0, 0.0, w, h);
     let brush = BRUSH_CSS * w / CANVAS_CSS;
@@ -260,7 +272,7 @@ fn paint_strokes(canvas: &HtmlCanvasElement, strokes: &[Stroke]) {
 
 /// The canvas' alpha channel as ink coverage (0..255).
 fn ink_coverage(canvas: &HtmlCanvasElement) -> Option<(Vec<u8>, usize, usize)> {
-    let ctx = context_2d(canvas)?;
+    let ctx = readback_context(canvas)?;
     let (w, h) = (canvas.width() as usize, canvas.height() as usize);
     let data = ctx.get_image_data(0.0, 0.0, w as f64, h as f64).ok()?.data();
     Some((data.iter().skip(3).step_by(4).copied().collect(), w, h))
