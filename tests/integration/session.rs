@@ -1,7 +1,7 @@
 //! The worker's session driven natively with the commands the page sends: the same code the
 //! browser runs, checked reply by reply.
 
-mod common;
+use crate::common;
 
 use digit_lab::augment::AugmentConfig;
 use digit_lab::model::Preset;

@@ -1,6 +1,6 @@
 //! The `digit-lab` binary end to end: check, train, evaluate, predict, bench.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

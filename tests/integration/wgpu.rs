@@ -2,7 +2,7 @@
 //! scripts/setup.sh). Without any adapter this test reports why and passes, unless
 //! DIGIT_LAB_REQUIRE_VULKAN is set (the README's test command sets it).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

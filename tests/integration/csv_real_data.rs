@@ -1,21 +1,13 @@
 //! The CSV parser on Kaggle's real files, checked against a plain independent reading.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 
+use crate::common;
 use digit_lab::data::csv::{CsvKind, IMAGE_PIXELS, ParsedCsv, parse_csv};
 
-/// A file of Kaggle's data: `shared/data` beside the crate, else `/work/shared/data`.
+/// A file of Kaggle's data (`shared/data` beside the crate).
 fn data_file(name: &str) -> Vec<u8> {
-    let folders = [
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data"),
-        "/work/shared/data",
-    ];
-    let path = folders
-        .iter()
-        .map(|folder| PathBuf::from(folder).join(name))
-        .find(|p| p.exists());
-    let path = path.unwrap_or_else(|| panic!("{name} is in none of {folders:?}"));
+    let path = common::data_dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 

@@ -1,6 +1,6 @@
 //! Training, evaluation, model files and submissions on real rows, on Burn's CPU backend.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,5 @@
 //! Shared by the integration tests: slices of the real Kaggle files in ../shared/data.
 
-#![allow(dead_code)]
-
 use std::io::Read;
 use std::path::PathBuf;
 

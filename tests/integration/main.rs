@@ -1,0 +1,9 @@
+//! Native integration tests, in one binary so the Burn stack is linked once.
+
+mod augment;
+mod cli;
+mod common;
+mod csv_real_data;
+mod session;
+mod training;
+mod wgpu;
