@@ -95,9 +95,20 @@ pub fn compute_device(arg: DeviceArg) -> Result<ComputeDevice, String> {
     }
 }
 
-pub fn load_model(path: &Path, device: &ComputeDevice) -> Result<(DigitNet, ModelMeta), String> {
-    let bytes = read_file(path)?;
-    model_file::from_bytes(&file_name(path), &bytes, &device.device).map_err(|e| e.to_string())
+/// The model the web page ships (trained with the default recipe on the full train.csv; see
+/// README.md), used when no `--model` is given.
+const BUNDLED_MODEL: &[u8] = include_bytes!("../../assets/model.bpk");
+
+/// A model file, or the bundled model when `path` is `None`.
+pub fn load_model(
+    path: Option<&Path>,
+    device: &ComputeDevice,
+) -> Result<(DigitNet, ModelMeta), String> {
+    let (name, bytes) = match path {
+        Some(path) => (file_name(path), read_file(path)?),
+        None => ("the bundled model".to_string(), BUNDLED_MODEL.to_vec()),
+    };
+    model_file::from_bytes(&name, &bytes, &device.device).map_err(|e| e.to_string())
 }
 
 /// Probabilities for some rows of a labelled set, and their true labels.

@@ -13,8 +13,9 @@ use super::common::{compute_device, load_digits, load_model, predict_rows, print
 
 #[derive(Args)]
 pub struct EvaluateArgs {
+    /// A model file from `digit-lab train` (default: the bundled model).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// The labelled train.csv; the validation rows are re-derived from the model's seed and
     /// validation fraction, so they are the rows it never trained on.
     #[arg(long)]
@@ -30,7 +31,7 @@ pub struct EvaluateArgs {
 
 pub fn run(args: EvaluateArgs) -> Result<(), String> {
     let device = compute_device(args.device)?;
-    let (model, meta) = load_model(&args.model, &device)?;
+    let (model, meta) = load_model(args.model.as_deref(), &device)?;
     let digits = load_digits(&args.train, CsvKind::Train)?;
     let training = meta.training.as_ref();
     let config = training.map_or_else(TrainConfig::default, |t| t.config.clone());

@@ -12,9 +12,9 @@ use super::common::{bar, compute_device, load_digits, load_model};
 
 #[derive(Args)]
 pub struct PredictArgs {
-    /// A model file from `digit-lab train`.
+    /// A model file from `digit-lab train` (default: the bundled model).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// Kaggle test.csv (or .csv.gz).
     #[arg(long)]
     test: PathBuf,
@@ -29,7 +29,7 @@ pub struct PredictArgs {
 
 pub fn run(args: PredictArgs) -> Result<(), String> {
     let device = compute_device(args.device)?;
-    let (model, _meta) = load_model(&args.model, &device)?;
+    let (model, _meta) = load_model(args.model.as_deref(), &device)?;
     let digits = load_digits(&args.test, CsvKind::Test)?;
     let rows: Vec<usize> = (0..digits.len()).collect();
     let progress = bar(

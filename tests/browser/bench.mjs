@@ -40,6 +40,23 @@ async function measure({ webgpu }) {
   console.log(`page interactive after ${interactive} ms; worker and device ready after ${deviceReady} ms`);
   await watchFrames(page);
 
+  // Draw -> prediction latency with the bundled model (median of several strokes).
+  await page.waitForSelector('[data-testid="model-source"][data-source="Bundled"]', { timeout: 120_000 });
+  await page.click('[data-testid="tab-draw"]');
+  const box = await page.locator('[data-testid="draw-canvas"]').boundingBox();
+  const latencies = [];
+  for (let i = 0; i < 7; i++) {
+    await page.click('[data-testid="draw-clear"]');
+    await page.mouse.move(box.x + 120 + i * 5, box.y + 50);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 125 + i * 5, box.y + 230, { steps: 8 });
+    await page.mouse.up();
+    await sleep(1500);
+    latencies.push(Number(await page.getAttribute('[data-testid="draw-prediction"]', "data-latency-ms")));
+  }
+  latencies.sort((a, b) => a - b);
+  console.log(`draw -> prediction latency: median ${latencies[3]} ms (all: ${latencies.join(", ")})`);
+
   // Full train.csv.gz (42,000 rows) through the page.
   await resetFrames(page);
   const t0 = Date.now();

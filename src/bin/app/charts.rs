@@ -84,6 +84,7 @@ pub fn draw_lines(
     y_label: &str,
     x_max: f64,
     y_range: Option<(f64, f64)>,
+    legend: SeriesLabelPosition,
     series: &[Series],
 ) -> Result<(), String> {
     let (root, theme, scale) = begin(canvas)?;
@@ -137,7 +138,7 @@ pub fn draw_lines(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(legend)
         .label_font(label_style)
         .background_style(theme.background.mix(0.85))
         .border_style(theme.grid)

@@ -60,6 +60,22 @@ pub struct TrainingView {
     pub finish: Option<FinishInfo>,
     /// Wall time of the run so far, for the ETA.
     pub started_at_ms: f64,
+    /// (images, seconds) of the latest batches, for a steady images/s reading.
+    pub recent: std::collections::VecDeque<(usize, f64)>,
+}
+
+/// Batches averaged in the images/s reading.
+const RECENT_BATCHES: usize = 20;
+
+impl TrainingView {
+    /// Images per second over the latest batches (a single small last batch would mislead).
+    pub fn images_per_second(&self) -> f64 {
+        let (images, seconds) = self
+            .recent
+            .iter()
+            .fold((0, 0.0), |(i, s), (images, seconds)| (i + images, s + seconds));
+        images as f64 / seconds.max(1e-9)
+    }
 }
 
 impl Default for TrainingView {
@@ -74,6 +90,7 @@ impl Default for TrainingView {
             best_epoch: None,
             finish: None,
             started_at_ms: 0.0,
+            recent: std::collections::VecDeque::new(),
         }
     }
 }
@@ -319,6 +336,11 @@ impl AppState {
                     },
                 };
                 t.batches.push(point);
+                if t.recent.len() == RECENT_BATCHES {
+                    t.recent.pop_front();
+                }
+                t.recent
+                    .push_back((batch.size, batch.size as f64 / batch.images_per_second.max(1e-9)));
                 t.last_batch = Some(batch);
             }
             TrainEvent::Epoch(summary) => t.epochs.push(summary),

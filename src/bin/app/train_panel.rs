@@ -13,6 +13,7 @@ use digit_lab::training::config::{
 use leptos::prelude::*;
 
 use crate::charts::{Series, draw_lines, theme};
+use plotters::prelude::SeriesLabelPosition;
 use crate::state::{AppState, RunStatus, now_ms};
 use crate::widgets::{LiveCanvas, ProgressBar, percent};
 use crate::worker;
@@ -308,7 +309,7 @@ fn Progress() -> impl IntoView {
                 start.epochs,
                 b.batch + 1,
                 b.batches,
-                b.images_per_second,
+                t.images_per_second(),
                 b.learning_rate
             )
         })
@@ -394,11 +395,12 @@ fn Curves(metric: Metric) -> impl IntoView {
             };
             let x_max = t.start.as_ref().map_or(1.0, |s| s.epochs as f64);
             let theme = theme();
-            let (label, range) = match metric {
-                Metric::Loss => ("loss", None),
+            // Legends go where the curves are not: losses fall, accuracies rise.
+            let (label, range, legend) = match metric {
+                Metric::Loss => ("loss", None, SeriesLabelPosition::UpperRight),
                 Metric::Accuracy => {
                     let low = batches.iter().chain(&validation).map(|p| p.1).fold(1.0, f64::min);
-                    ("accuracy", Some(((low - 0.02).clamp(0.0, 0.9), 1.0)))
+                    ("accuracy", Some(((low - 0.02).clamp(0.0, 0.9), 1.0)), SeriesLabelPosition::LowerRight)
                 }
             };
             let _ = draw_lines(
@@ -406,6 +408,7 @@ fn Curves(metric: Metric) -> impl IntoView {
                 label,
                 x_max,
                 range,
+                legend,
                 &[
                     Series { name: "train (per batch, smoothed)", color: theme.train, points: &batches, markers: false },
                     Series { name: "train (epoch)", color: theme.train_epoch, points: &train, markers: true },
