@@ -12,8 +12,8 @@ use digit_lab::model::{DigitNet, Preset};
 use digit_lab::model_file::{self, ModelMeta, Precision, TrainingSummary};
 use digit_lab::training::Trainer;
 use digit_lab::training::config::OptimizerConfig;
-use digit_lab::training::events::{FinishReason, TrainEvent};
-use futures::StreamExt;
+use digit_lab::training::config::TrainConfig;
+use digit_lab::training::events::{EpochSummary, FinishReason, TrainEvent};
 
 use super::common::{bar, compute_device, load_digits, predict_rows, print_evaluation};
 use super::{DeviceArg, OptimizerArg};
@@ -118,33 +118,33 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
 
-    let finish = drive(&mut trainer)?;
-    let best = trainer.best_model();
-    let summary = TrainingSummary {
+    let checkpoint = Checkpoint {
+        preset: args.preset,
         config,
-        epochs_run: finish.epochs_run,
-        best_epoch: finish.best_epoch,
-        val_accuracy: finish.best_val_accuracy,
-        val_loss: finish.best_val_loss,
         train_rows: split.train.len(),
         validation_rows: split.validation.len(),
-        seconds: finish.seconds,
         device: device.description.clone(),
+        precision: if args.f16 {
+            Precision::F16
+        } else {
+            Precision::F32
+        },
+        out: args.out.clone(),
     };
-    let meta = ModelMeta::new(Some(args.preset), architecture, Some(summary));
-    let precision = if args.f16 {
-        Precision::F16
-    } else {
-        Precision::F32
-    };
-    let bytes = pollster::block_on(model_file::to_bytes(&best, &meta, precision))
-        .map_err(|e| e.to_string())?;
-    std::fs::write(&args.out, &bytes)
-        .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
+    let finish = drive(&mut trainer, &checkpoint)?;
+    let best = trainer.best_model();
+    let bytes = pollster::block_on(checkpoint.save(
+        &best,
+        finish.epochs_run,
+        finish.best_epoch,
+        finish.best_val_accuracy,
+        finish.best_val_loss,
+        finish.seconds,
+    ))?;
     println!(
         "saved {} ({} KB); best epoch {} with validation accuracy {}",
         args.out.display(),
-        bytes.len() / 1024,
+        bytes / 1024,
         finish
             .best_epoch
             .map_or("-".into(), |e| (e + 1).to_string()),
@@ -166,15 +166,19 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
 }
 
 /// Consume the event stream, with one progress bar per epoch and a line per finished epoch.
-fn drive(trainer: &mut Trainer) -> Result<digit_lab::training::events::FinishInfo, String> {
+fn drive(
+    trainer: &mut Trainer,
+    checkpoint: &Checkpoint,
+) -> Result<digit_lab::training::events::FinishInfo, String> {
     let batches = trainer.batches_per_epoch() as u64;
     let template = "epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg}";
     let mut progress = bar(batches, template);
     let mut smoothed_loss = None::<f64>;
+    let started = web_time::Instant::now();
+    let mut last_epoch = None::<EpochSummary>;
     pollster::block_on(async {
-        let mut events = std::pin::pin!(trainer.events());
         let mut finish = None;
-        while let Some(event) = events.next().await {
+        while let Some(event) = trainer.next_event().await {
             match event {
                 TrainEvent::Started(_) => progress.set_prefix("1"),
                 TrainEvent::Batch(b) => {
@@ -199,6 +203,23 @@ fn drive(trainer: &mut Trainer) -> Result<digit_lab::training::events::FinishInf
                     );
                     progress = bar(batches, template);
                     progress.set_prefix((e.epoch + 2).to_string());
+                    last_epoch = Some(e);
+                }
+                // Written as soon as it improves, so an interrupted run keeps its best weights.
+                TrainEvent::CheckpointSaved { epoch, .. } => {
+                    let (accuracy, loss) = last_epoch
+                        .as_ref()
+                        .map_or((None, None), |e| (e.val_accuracy, e.val_loss));
+                    checkpoint
+                        .save(
+                            &trainer.best_model(),
+                            epoch + 1,
+                            Some(epoch),
+                            accuracy,
+                            loss,
+                            started.elapsed().as_secs_f64(),
+                        )
+                        .await?;
                 }
                 TrainEvent::EarlyStopped { epoch, best_epoch } => println!(
                     "early stop after epoch {} (best epoch {})",
@@ -221,4 +242,47 @@ fn drive(trainer: &mut Trainer) -> Result<digit_lab::training::events::FinishInf
         }
         finish.ok_or_else(|| "training ended without a result".to_string())
     })
+}
+
+/// What every saved checkpoint of one run shares.
+struct Checkpoint {
+    preset: Preset,
+    config: TrainConfig,
+    train_rows: usize,
+    validation_rows: usize,
+    device: String,
+    precision: Precision,
+    out: PathBuf,
+}
+
+impl Checkpoint {
+    /// Write `model` with its training summary to `--out`; returns the file size.
+    async fn save(
+        &self,
+        model: &DigitNet,
+        epochs_run: usize,
+        best_epoch: Option<usize>,
+        val_accuracy: Option<f64>,
+        val_loss: Option<f64>,
+        seconds: f64,
+    ) -> Result<usize, String> {
+        let summary = TrainingSummary {
+            config: self.config.clone(),
+            epochs_run,
+            best_epoch,
+            val_accuracy,
+            val_loss,
+            train_rows: self.train_rows,
+            validation_rows: self.validation_rows,
+            seconds,
+            device: self.device.clone(),
+        };
+        let meta = ModelMeta::new(Some(self.preset), self.preset.architecture(), Some(summary));
+        let bytes = model_file::to_bytes(model, &meta, self.precision)
+            .await
+            .map_err(|e| e.to_string())?;
+        std::fs::write(&self.out, &bytes)
+            .map_err(|e| format!("cannot write {}: {e}", self.out.display()))?;
+        Ok(bytes.len())
+    }
 }
