@@ -15,5 +15,6 @@ pub mod rng;
 pub mod session;
 pub mod submission;
 pub mod training;
+pub mod wasm_ctors;
 
 pub use burn;

@@ -23,6 +23,7 @@ browser_modules!(
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
+    digit_lab::wasm_ctors::run_static_constructors();
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(layout::App);
 }

@@ -6,6 +6,7 @@ mod bridge;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
+    digit_lab::wasm_ctors::run_static_constructors();
     bridge::start();
 }
 
