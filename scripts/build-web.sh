@@ -16,6 +16,7 @@ for bin in digit-lab-app digit-lab-worker; do
   wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name "$bin" \
     "$target_dir/wasm32-unknown-unknown/$profile/$bin.wasm"
 done
+if [ "$profile" = release ]; then python3 scripts/strip-wasm-names.py "$out"/*_bg.wasm; fi
 cp -r assets "$out/assets"
 python3 - "$out" <<'PY'
 import re, sys

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the Web Worker (bin digit-lab-worker) for the browser into OUT_DIR.
-# Trunk runs this as a post-build hook (TRUNK_STAGING_DIR, TRUNK_PROFILE); scripts/build-web.sh
-# runs it directly: build-worker.sh OUT_DIR [debug|release]
+# Trunk runs this as a post-build hook (TRUNK_STAGING_DIR, TRUNK_PROFILE), or by hand:
+# build-worker.sh OUT_DIR [debug|release]. In release, the page's wasm (already in the staging
+# dir) and the worker's lose their name sections.
 set -euo pipefail
 out="${1:-${TRUNK_STAGING_DIR:?usage: build-worker.sh OUT_DIR [debug|release]}}"
 profile="${2:-${TRUNK_PROFILE:-debug}}"
@@ -13,3 +14,4 @@ cargo build --locked --target wasm32-unknown-unknown --bin digit-lab-worker "${f
 mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name digit-lab-worker \
   "$target_dir/wasm32-unknown-unknown/$profile/digit-lab-worker.wasm"
+if [ "$profile" = release ]; then python3 scripts/strip-wasm-names.py "$out"/*_bg.wasm; fi
