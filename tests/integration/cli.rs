@@ -120,3 +120,44 @@ fn train_evaluate_and_predict_write_a_model_a_report_and_a_submission() {
         text(&out)
     );
 }
+
+#[test]
+fn without_a_model_argument_the_bundled_model_evaluates_and_predicts() {
+    let dir = scratch().join("bundled");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("train.csv"),
+        common::csv_head("train.csv.gz", 2000),
+    )
+    .unwrap();
+    std::fs::write(dir.join("test.csv"), common::csv_head("test.csv.gz", 100)).unwrap();
+
+    let out = digit_lab(&["evaluate", "--train", "train.csv"], &dir);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = text(&out);
+    // The report's "accuracy <value> <support>" line, as scikit-learn prints it.
+    let accuracy: f64 = report
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|words| words.len() == 3 && words[0] == "accuracy")
+        .and_then(|words| words[1].parse().ok())
+        .unwrap_or_else(|| panic!("no accuracy line in {report}"));
+    assert!(
+        accuracy >= 0.97,
+        "bundled model accuracy {accuracy}\n{report}"
+    );
+
+    let out = digit_lab(&["predict", "--test", "test.csv", "--out", "s.csv"], &dir);
+    assert!(out.status.success(), "{}", text(&out));
+    let submission = std::fs::read_to_string(dir.join("s.csv")).unwrap();
+    let rows: Vec<&str> = submission.lines().skip(1).collect();
+    assert_eq!(rows.len(), 100);
+    for (i, row) in rows.iter().enumerate() {
+        let (id, label) = row.split_once(',').unwrap();
+        assert_eq!(id, (i + 1).to_string());
+        assert!(matches!(
+            label,
+            "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9"
+        ));
+    }
+}
