@@ -1,6 +1,7 @@
 //! The CNN: a Burn module built from an [`Architecture`], with Keras-equivalent initialisation,
 //! and a forward pass that can also hand back every layer's activation by name.
 
+mod cpu;
 mod init;
 pub mod presets;
 pub mod spec;
@@ -170,10 +171,10 @@ impl DigitNet {
         let mut flow = Flow::Maps(images);
         for (layer, name) in self.layers.iter().zip(&self.names) {
             flow = match (layer, flow) {
-                (Layer::Conv(c), Flow::Maps(x)) => Flow::Maps(relu(c.conv.forward(x))),
+                (Layer::Conv(c), Flow::Maps(x)) => Flow::Maps(relu(cpu::conv2d(&c.conv, x))),
                 (Layer::BatchNorm(bn), Flow::Maps(x)) => Flow::Maps(bn.forward(x)),
                 (Layer::BatchNorm(bn), Flow::Features(x)) => Flow::Features(bn.forward(x)),
-                (Layer::MaxPool(pool), Flow::Maps(x)) => Flow::Maps(pool.forward(x)),
+                (Layer::MaxPool(pool), Flow::Maps(x)) => Flow::Maps(cpu::max_pool2d(pool, x)),
                 (Layer::Dropout(d), Flow::Maps(x)) => Flow::Maps(d.forward(x)),
                 (Layer::Dropout(d), Flow::Features(x)) => Flow::Features(d.forward(x)),
                 (Layer::Flatten(_), Flow::Maps(x)) => Flow::Features(x.flatten(1, 3)),
