@@ -94,7 +94,7 @@ fn cpu_max_pool2d(pool: &MaxPool2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     Some(Tensor::from_primitive::<Flex>(flex(pooled.values, shape)))
 }
 
-/// The autodiff CPU tensor behind `tensor`, contiguous, or `None` on any other device.
+/// The autodiff CPU tensor behind `tensor` (made contiguous by the caller), or `None` elsewhere.
 fn tracked<const D: usize>(tensor: &Tensor<D>) -> Option<TrackedTensor> {
     tensor.clone().try_into_primitive::<Autodiff<Flex>>().ok()
 }
