@@ -353,7 +353,7 @@ impl Scratch {
 
     /// Prepares `image` for [`Scratch::columns`] (copies it inside its zero border).
     fn load(&mut self, geo: &ConvGeometry, image: &[f32]) {
-        if geo.needs_padding() && !geo.is_pointwise() {
+        if geo.needs_padding() {
             pad(geo, image, &mut self.padded);
         }
     }
@@ -544,8 +544,11 @@ fn matmul(
         return;
     }
     if k == 0 {
+        // An empty sum: zero the m x n entries (dst may be a strided view into a larger buffer).
         if !accumulate {
-            dst.fill(0.0);
+            for i in 0..m {
+                (0..n).for_each(|j| dst[i * dst_rs + j * dst_cs] = 0.0);
+            }
         }
         return;
     }

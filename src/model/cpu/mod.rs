@@ -78,20 +78,18 @@ fn cpu_max_pool2d(pool: &MaxPool2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     }
     let [batch, channels, in_height, in_width] = x.dims();
     let geometry = PoolGeometry {
-        planes: batch * channels,
+        batch,
+        channels,
         in_height,
         in_width,
     };
     if let Some(x) = tracked(x) {
-        return Some(Tensor::from_primitive::<Autodiff<Flex>>(pool_tracked(
-            geometry,
-            [batch, channels],
-            x,
-        )));
+        let output = pool_tracked(geometry, x);
+        return Some(Tensor::from_primitive::<Autodiff<Flex>>(output));
     }
     let pooled = pool::forward(&geometry, values(&plain(x)?));
-    let shape = [batch, channels, geometry.out_height(), geometry.out_width()];
-    Some(Tensor::from_primitive::<Flex>(flex(pooled.values, shape)))
+    let output = flex(pooled.values, geometry.output_shape());
+    Some(Tensor::from_primitive::<Flex>(output))
 }
 
 /// The autodiff CPU tensor behind `tensor` (made contiguous by the caller), or `None` elsewhere.
@@ -189,15 +187,10 @@ impl Backward<Flex, 3> for ConvStep {
     }
 }
 
-fn pool_tracked(
-    geometry: PoolGeometry,
-    [batch, channels]: [usize; 2],
-    x: TrackedTensor,
-) -> TrackedTensor {
+fn pool_tracked(geometry: PoolGeometry, x: TrackedTensor) -> TrackedTensor {
     let (x, x_node) = x.into_parts();
     let pooled = pool::forward(&geometry, values(&x.to_contiguous()));
-    let shape = [batch, channels, geometry.out_height(), geometry.out_width()];
-    let output = flex(pooled.values, shape);
+    let output = flex(pooled.values, geometry.output_shape());
     match PoolStep
         .prepare::<NoCheckpointing>([x_node])
         .compute_bound()
@@ -206,7 +199,6 @@ fn pool_tracked(
         OpsKind::Tracked(prep) => prep.finish(
             PoolState {
                 geometry,
-                input_shape: [batch, channels, geometry.in_height, geometry.in_width],
                 winners: pooled.winners,
             },
             output,
@@ -221,7 +213,6 @@ struct PoolStep;
 #[derive(Clone, Debug)]
 struct PoolState {
     geometry: PoolGeometry,
-    input_shape: [usize; 4],
     winners: Vec<u8>,
 }
 
@@ -234,7 +225,7 @@ impl Backward<Flex, 1> for PoolStep {
         if let Some(node) = input_node {
             let state = ops.state;
             let gradient = pool::backward(&state.geometry, &state.winners, values(&grad_output));
-            grads.register::<Flex>(node.id, flex(gradient, state.input_shape));
+            grads.register::<Flex>(node.id, flex(gradient, state.geometry.input_shape()));
         }
     }
 }

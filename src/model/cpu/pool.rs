@@ -4,21 +4,39 @@
 
 use super::workers::{images_per_worker, run_workers};
 
-/// `planes` is batch x channels; the output is half the size (rounded down) in each direction.
+/// An NCHW input's sizes; the output is half the size (rounded down) in each direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolGeometry {
-    pub planes: usize,
+    pub batch: usize,
+    pub channels: usize,
     pub in_height: usize,
     pub in_width: usize,
 }
 
 impl PoolGeometry {
+    pub fn input_shape(&self) -> [usize; 4] {
+        [self.batch, self.channels, self.in_height, self.in_width]
+    }
+
+    pub fn output_shape(&self) -> [usize; 4] {
+        [
+            self.batch,
+            self.channels,
+            self.out_height(),
+            self.out_width(),
+        ]
+    }
+
     pub fn out_height(&self) -> usize {
         self.in_height / 2
     }
 
     pub fn out_width(&self) -> usize {
         self.in_width / 2
+    }
+
+    fn planes(&self) -> usize {
+        self.batch * self.channels
     }
 
     fn in_plane(&self) -> usize {
@@ -38,8 +56,8 @@ pub struct Pooled {
 }
 
 pub fn forward(geo: &PoolGeometry, input: &[f32]) -> Pooled {
-    assert_eq!(input.len(), geo.planes * geo.in_plane(), "input size");
-    let len = geo.planes * geo.out_plane();
+    assert_eq!(input.len(), geo.planes() * geo.in_plane(), "input size");
+    let len = geo.planes() * geo.out_plane();
     let mut pooled = Pooled {
         values: vec![0f32; len],
         winners: vec![0u8; len],
@@ -47,7 +65,7 @@ pub fn forward(geo: &PoolGeometry, input: &[f32]) -> Pooled {
     if len == 0 {
         return pooled;
     }
-    let per_worker = images_per_worker(geo.planes);
+    let per_worker = images_per_worker(geo.planes());
     let work: Vec<_> = pooled
         .values
         .chunks_mut(per_worker * geo.out_plane())
@@ -87,14 +105,14 @@ pub fn forward(geo: &PoolGeometry, input: &[f32]) -> Pooled {
 
 /// The input gradient: each output's gradient goes to the pixel that won its window.
 pub fn backward(geo: &PoolGeometry, winners: &[u8], grad_output: &[f32]) -> Vec<f32> {
-    let len = geo.planes * geo.out_plane();
+    let len = geo.planes() * geo.out_plane();
     assert_eq!(winners.len(), len, "winners size");
     assert_eq!(grad_output.len(), len, "output gradient size");
-    let mut grad_input = vec![0f32; geo.planes * geo.in_plane()];
+    let mut grad_input = vec![0f32; geo.planes() * geo.in_plane()];
     if len == 0 {
         return grad_input;
     }
-    let per_worker = images_per_worker(geo.planes);
+    let per_worker = images_per_worker(geo.planes());
     let work: Vec<_> = grad_input
         .chunks_mut(per_worker * geo.in_plane())
         .zip(winners.chunks(per_worker * geo.out_plane()))
