@@ -58,8 +58,13 @@ step "native build with clippy"
 with_clippy cargo test --locked --no-run
 
 step "native tests, while the wasm build (with clippy) runs in the background"
-start_job wasm-build with_clippy cargo build --locked --target wasm32-unknown-unknown \
-  --bin digit-lab-app --bin digit-lab-worker
+# The same two cargo builds trunk runs: the worker with Burn, the page without (index.html).
+wasm_build() {
+  with_clippy cargo build --locked --target wasm32-unknown-unknown --bin digit-lab-worker
+  with_clippy cargo build --locked --target wasm32-unknown-unknown --bin digit-lab-app \
+    --no-default-features
+}
+start_job wasm-build wasm_build
 export DIGIT_LAB_REQUIRE_VULKAN=1 # setup installed lavapipe: the native wgpu test must run
 with_clippy cargo test --locked
 

@@ -5,8 +5,11 @@
 //! the resampling itself runs batched on the training device with `grid_sample_2d`, so in the
 //! browser the images never leave the GPU for it.
 
+#[cfg(feature = "engine")]
 use burn::prelude::*;
+#[cfg(feature = "engine")]
 use burn::tensor::grid::affine_grid_2d;
+#[cfg(feature = "engine")]
 use burn::tensor::ops::{GridSampleOptions, GridSamplePaddingMode, InterpolateMode};
 use serde::{Deserialize, Serialize};
 
@@ -103,6 +106,7 @@ impl Affine {
     /// The 2x3 matrix mapping output coordinates to input coordinates in the [-1, 1] grid of
     /// `affine_grid_2d` (pixel centres at the ends, so the centre of rotation is the image
     /// centre as in Keras). Keras composes rotation · shift · shear · zoom.
+    #[cfg(feature = "engine")]
     fn matrix(&self, side: usize) -> [f32; 6] {
         let (sin_r, cos_r) = self.rotation_degrees.to_radians().sin_cos();
         let (sin_s, cos_s) = self.shear_degrees.to_radians().sin_cos();
@@ -128,6 +132,7 @@ impl Affine {
 }
 
 /// Resample a batch `[batch, 1, side, side]` with one transform per image.
+#[cfg(feature = "engine")]
 pub fn apply(images: Tensor<4>, transforms: &[Affine]) -> Tensor<4> {
     let dims = images.dims();
     let [batch, _, side, _] = dims;
@@ -143,6 +148,7 @@ pub fn apply(images: Tensor<4>, transforms: &[Affine]) -> Tensor<4> {
 }
 
 /// Draw transforms for a batch and apply them; a no-op (no resampling) for the identity config.
+#[cfg(feature = "engine")]
 pub fn augment_batch(images: Tensor<4>, config: &AugmentConfig, rng: &mut Rng) -> Tensor<4> {
     if config.is_identity() {
         return images;

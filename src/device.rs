@@ -1,6 +1,7 @@
 //! Picking where tensors live: the GPU through wgpu (WebGPU in a browser; Vulkan, Metal or DX12
 //! natively) or Burn's pure-Rust CPU backend (`flex`), with a description for the user.
 
+#[cfg(feature = "engine")]
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +11,7 @@ pub enum DeviceKind {
     Cpu,
 }
 
+#[cfg(feature = "engine")]
 #[derive(Clone, Debug)]
 pub struct ComputeDevice {
     pub device: Device,
@@ -18,6 +20,7 @@ pub struct ComputeDevice {
     pub description: String,
 }
 
+#[cfg(feature = "engine")]
 pub fn cpu() -> ComputeDevice {
     ComputeDevice {
         device: Device::flex(),
@@ -26,6 +29,7 @@ pub fn cpu() -> ComputeDevice {
     }
 }
 
+#[cfg(feature = "engine")]
 /// Acquire the GPU through wgpu. Call once per process: a second initialisation fails, so keep
 /// and clone the returned device.
 pub async fn gpu() -> Result<ComputeDevice, String> {

@@ -6,15 +6,22 @@
 //! synchronously, which panics on WebGPU in a browser) and writes the same paths and parameter
 //! ids that `into_record` would, so `ModuleRecord::from_bytes` + `load_record` read it back.
 
+#[cfg(feature = "engine")]
 use burn::module::{ModuleVisitor, Param};
+#[cfg(feature = "engine")]
 use burn::prelude::*;
+#[cfg(feature = "engine")]
 use burn::store::{DTypePolicy, ModuleRecord};
+#[cfg(feature = "engine")]
 use burn::tensor::{Bytes, DType, Transaction};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Architecture, DigitNet, Preset};
+#[cfg(feature = "engine")]
+use crate::model::DigitNet;
+use crate::model::{Architecture, Preset};
 use crate::training::config::TrainConfig;
 
+#[cfg(feature = "engine")]
 const METADATA_KEY: &str = "digit-lab";
 const FORMAT: &str = "digit-lab-model";
 const FORMAT_VERSION: u32 = 1;
@@ -79,6 +86,7 @@ pub enum ModelFileError {
     Read(String),
 }
 
+#[cfg(feature = "engine")]
 /// Serialise a model (any device; reads are async).
 pub async fn to_bytes(
     model: &DigitNet,
@@ -113,6 +121,7 @@ pub async fn to_bytes(
     Ok(bytes.to_vec())
 }
 
+#[cfg(feature = "engine")]
 /// Read only the metadata (cheap: no weights are decoded).
 pub fn read_meta(file_name: &str, bytes: &[u8]) -> Result<ModelMeta, ModelFileError> {
     let not_a_model = |why: String| ModelFileError::NotAModel(file_name.into(), why);
@@ -136,6 +145,7 @@ pub fn read_meta(file_name: &str, bytes: &[u8]) -> Result<ModelMeta, ModelFileEr
     Ok(meta)
 }
 
+#[cfg(feature = "engine")]
 /// Load a model file onto a device (weights are uploaded, never read back).
 pub fn from_bytes(
     file_name: &str,
@@ -155,6 +165,7 @@ pub fn from_bytes(
     Ok((model, meta))
 }
 
+#[cfg(feature = "engine")]
 /// Collects float parameters under the paths (and ids) Burn's own record collector uses, and
 /// registers each for one async read.
 #[derive(Default)]
@@ -164,6 +175,7 @@ struct ParamCollector {
     transaction: Transaction,
 }
 
+#[cfg(feature = "engine")]
 impl ModuleVisitor for ParamCollector {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.path.push(name.to_string());

@@ -1,4 +1,5 @@
 //! Kaggle's CSVs in, labelled digits out.
 
 pub mod csv;
+#[cfg(feature = "engine")]
 pub mod dataset;

@@ -2,7 +2,11 @@
 // train.csv in the page, training images/s on WebGPU and on the wasm CPU path, the longest frame
 // while parsing and while training, worker memory per epoch, draw -> prediction latency.
 //
-//   [DIGIT_LAB_BENCH=cpu|webgpu] node tests/browser/bench.mjs [DIST_DIR]   (default: target/web-test)
+//   [DIGIT_LAB_BENCH=cpu|webgpu] node tests/browser/bench.mjs [DIST_DIR]
+//
+// DIST_DIR defaults to target/web-test (the debug site scripts/test.sh builds); measure the
+// release site with `bash scripts/build-release.sh && node tests/browser/bench.mjs dist`
+// (served gzip-compressed, as a real host would: see harness.mjs).
 
 import path from "node:path";
 import { csvSlice, launch, openApp, serve, setField, sleep } from "./harness.mjs";

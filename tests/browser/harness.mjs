@@ -26,17 +26,26 @@ const TYPES = {
   ".png": "image/png",
 };
 
-/** Serve `dir` on 127.0.0.1 (random port). */
+/**
+ * Serve `dir` on 127.0.0.1 (random port). Where a precompressed `FILE.gz` sits beside a file
+ * (scripts/build-release.sh writes them) and the browser accepts gzip, that is what is sent.
+ */
 export async function serve(dir = DIST) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, "http://localhost");
     let file = path.join(dir, decodeURIComponent(url.pathname));
     if (!file.startsWith(dir)) return res.writeHead(403).end();
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, "index.html");
-    fs.readFile(file, (err, body) => {
+    const headers = { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" };
+    let body = file;
+    if (/\bgzip\b/.test(req.headers["accept-encoding"] ?? "") && fs.existsSync(`${file}.gz`)) {
+      body = `${file}.gz`;
+      headers["content-encoding"] = "gzip";
+    }
+    fs.readFile(body, (err, bytes) => {
       if (err) return res.writeHead(404).end("not found");
-      res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });
-      res.end(body);
+      res.writeHead(200, headers);
+      res.end(bytes);
     });
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -1,0 +1,400 @@
+//! The training loop itself: [`Trainer`] and its per-epoch state.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::Transaction;
+use futures::Stream;
+use web_time::Instant;
+
+use super::config::{ConfigError, TrainConfig};
+use super::events::*;
+use super::optim;
+use super::schedule::{BestTracker, EarlyStopping, Plateau, ValMetrics};
+use crate::augment::augment_batch;
+use crate::data::dataset::{Digits, Split, batches, epoch_order};
+use crate::evaluation::metrics::loss_and_accuracy;
+use crate::evaluation::predict::predict_probabilities;
+use crate::model::DigitNet;
+use crate::rng::Rng;
+
+/// Batch size for validation passes (inference only, so larger than training's).
+pub const EVAL_BATCH_SIZE: usize = 500;
+
+/// Cancels a running [`Trainer`] from elsewhere (the UI's stop button, Ctrl-C).
+#[derive(Clone, Debug, Default)]
+pub struct CancelHandle(Arc<AtomicBool>);
+
+impl CancelHandle {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Validation probabilities of the latest epoch, for the insight views.
+#[derive(Clone, Debug, Default)]
+pub struct ValidationSnapshot {
+    pub epoch: usize,
+    pub probabilities: Vec<f32>,
+}
+
+pub struct Trainer {
+    config: TrainConfig,
+    device: Device,
+    device_name: String,
+    model: DigitNet,
+    optimizer: ModuleOptimizer,
+    data: Arc<Digits>,
+    split: Split,
+    augment_rng: Rng,
+    learning_rate: f64,
+    plateau: Option<Plateau>,
+    early_stopping: Option<EarlyStopping>,
+    best: BestTracker,
+    best_model: Option<DigitNet>,
+    best_metrics: Option<ValMetrics>,
+    validation: ValidationSnapshot,
+    cancel: CancelHandle,
+    pending: VecDeque<TrainEvent>,
+    started_at: Option<Instant>,
+    epoch: usize,
+    epoch_state: EpochState,
+    finished: bool,
+}
+
+/// Progress through the current epoch; the sums stay on the host (they are the values already
+/// read once per batch).
+struct EpochState {
+    order: Vec<usize>,
+    batch: usize,
+    loss_sum: f64,
+    correct_sum: f64,
+    seen: usize,
+    started_at: Instant,
+}
+
+impl Trainer {
+    /// `device` is a plain device (WebGPU, Vulkan, CPU); training runs on its autodiff form.
+    pub fn new(
+        model: DigitNet,
+        data: Arc<Digits>,
+        split: Split,
+        config: TrainConfig,
+        device: Device,
+        device_name: String,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if split.train.is_empty() {
+            return Err(ConfigError {
+                field: "training data",
+                problem: "no training rows: load a train.csv with labelled rows".into(),
+            });
+        }
+        let training_device = device.clone().autodiff();
+        training_device.seed(config.seed);
+        let model = model.fork(&training_device).train();
+        Ok(Self {
+            optimizer: optim::build(&config.optimizer),
+            augment_rng: Rng::derive(config.seed, 0xA06),
+            learning_rate: config.learning_rate,
+            plateau: config.plateau.map(Plateau::new),
+            early_stopping: config.early_stopping.map(EarlyStopping::new),
+            best: BestTracker::new(config.checkpoint_monitor),
+            best_model: None,
+            best_metrics: None,
+            validation: ValidationSnapshot::default(),
+            cancel: CancelHandle::default(),
+            pending: VecDeque::new(),
+            started_at: None,
+            epoch: 0,
+            epoch_state: EpochState::new(epoch_order(&split.train, config.seed, 0)),
+            finished: false,
+            config,
+            device,
+            device_name,
+            model,
+            data,
+            split,
+        })
+    }
+
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.cancel.clone()
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn split(&self) -> &Split {
+        &self.split
+    }
+
+    pub fn batches_per_epoch(&self) -> usize {
+        self.split.train.len().div_ceil(self.config.batch_size)
+    }
+
+    /// The weights being trained, in inference mode.
+    pub fn current_model(&self) -> DigitNet {
+        self.model.valid()
+    }
+
+    /// The best checkpoint so far (the current weights if no epoch has been validated yet).
+    pub fn best_model(&self) -> DigitNet {
+        self.best_model
+            .clone()
+            .unwrap_or_else(|| self.current_model())
+    }
+
+    pub fn best_epoch(&self) -> Option<usize> {
+        self.best.epoch
+    }
+
+    pub fn latest_validation(&self) -> &ValidationSnapshot {
+        &self.validation
+    }
+
+    /// The events as a stream; it ends after [`TrainEvent::Finished`].
+    pub fn events(&mut self) -> impl Stream<Item = TrainEvent> + '_ {
+        futures::stream::unfold(self, |trainer| async move {
+            trainer.next_event().await.map(|event| (event, trainer))
+        })
+    }
+
+    /// Runs at most one batch (or one epoch's validation) and returns the next event.
+    pub async fn next_event(&mut self) -> Option<TrainEvent> {
+        if let Some(event) = self.pending.pop_front() {
+            return Some(event);
+        }
+        if self.finished {
+            return None;
+        }
+        let Some(started_at) = self.started_at else {
+            self.started_at = Some(Instant::now());
+            self.epoch_state.started_at = Instant::now();
+            return Some(TrainEvent::Started(StartInfo {
+                device: self.device_name.clone(),
+                train_rows: self.split.train.len(),
+                validation_rows: self.split.validation.len(),
+                batches_per_epoch: self.batches_per_epoch(),
+                epochs: self.config.epochs,
+                parameters: self.model.num_params(),
+            }));
+        };
+        if self.cancel.is_cancelled() {
+            self.finish(FinishReason::Cancelled, None, started_at);
+        } else if self.epoch_state.batch < self.batches_per_epoch() {
+            match self.train_batch().await {
+                Ok(metrics) => return Some(TrainEvent::Batch(metrics)),
+                Err(message) => self.finish(FinishReason::Failed, Some(message), started_at),
+            }
+        } else if let Err(message) = self.end_epoch(started_at).await {
+            self.finish(FinishReason::Failed, Some(message), started_at);
+        }
+        self.pending.pop_front()
+    }
+
+    async fn train_batch(&mut self) -> Result<BatchMetrics, String> {
+        let state = &mut self.epoch_state;
+        let rows: Vec<usize> = batches(&state.order, self.config.batch_size)
+            .nth(state.batch)
+            .unwrap_or_default()
+            .to_vec();
+        let batch_started = Instant::now();
+        let training_device = self.device.clone().autodiff();
+        // Augmentation needs no gradients: it runs on the plain device, then joins the graph.
+        let images = self.data.images_tensor(&rows, &self.device);
+        let images = augment_batch(images, &self.config.augmentation, &mut self.augment_rng);
+        let labels = self.data.labels_tensor(&rows, &training_device);
+
+        let logits = self.model.forward(images.autodiff());
+        let loss = CrossEntropyLossConfig::new()
+            .init(&training_device)
+            .forward(logits.clone(), labels.clone());
+        let correct = logits
+            .without_autodiff()
+            .argmax(1)
+            .squeeze_dim::<1>(1)
+            .equal(labels.without_autodiff())
+            .int()
+            .sum();
+        let loss_value = loss.clone().without_autodiff();
+        let gradients = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self
+            .optimizer
+            .step(self.learning_rate, self.model.clone(), gradients);
+
+        let values = Transaction::default()
+            .register(loss_value)
+            .register(correct)
+            .execute_async()
+            .await
+            .map_err(|e| format!("reading the batch loss from the device failed: {e:?}"))?;
+        let loss = scalar(&values[0])?;
+        let correct = scalar(&values[1])?;
+        if !loss.is_finite() {
+            return Err(format!(
+                "the loss became {loss} (diverged): try a lower learning rate"
+            ));
+        }
+        let size = rows.len();
+        let state = &mut self.epoch_state;
+        state.loss_sum += loss * size as f64;
+        state.correct_sum += correct;
+        state.seen += size;
+        let metrics = BatchMetrics {
+            epoch: self.epoch,
+            batch: state.batch,
+            batches: self.split.train.len().div_ceil(self.config.batch_size),
+            size,
+            loss,
+            accuracy: correct / size as f64,
+            images_per_second: size as f64 / batch_started.elapsed().as_secs_f64().max(1e-9),
+            learning_rate: self.learning_rate,
+        };
+        state.batch += 1;
+        Ok(metrics)
+    }
+
+    async fn end_epoch(&mut self, run_started: Instant) -> Result<(), String> {
+        let epoch = self.epoch;
+        let state = &self.epoch_state;
+        let seconds = state.started_at.elapsed().as_secs_f64();
+        let (train_loss, train_accuracy) = (
+            state.loss_sum / state.seen.max(1) as f64,
+            state.correct_sum / state.seen.max(1) as f64,
+        );
+        let images_per_second = state.seen as f64 / seconds.max(1e-9);
+        let validation = self.validate().await?;
+        self.pending.push_back(TrainEvent::Epoch(EpochSummary {
+            epoch,
+            train_loss,
+            train_accuracy,
+            val_loss: validation.map(|v| v.loss),
+            val_accuracy: validation.map(|v| v.accuracy),
+            learning_rate: self.learning_rate,
+            seconds,
+            images_per_second,
+        }));
+
+        let mut stop = false;
+        if let Some(metrics) = validation {
+            if self.best.on_epoch_end(epoch, metrics) {
+                self.best_model = Some(self.model.valid());
+                self.best_metrics = Some(metrics);
+                let monitor = self.config.checkpoint_monitor;
+                self.pending.push_back(TrainEvent::CheckpointSaved {
+                    epoch,
+                    monitor: monitor.name().to_string(),
+                    value: metrics.get(monitor),
+                });
+            }
+            let before = self.learning_rate;
+            if let Some(plateau) = &mut self.plateau {
+                self.learning_rate = plateau.on_epoch_end(metrics, self.learning_rate);
+            }
+            self.learning_rate *= self.config.lr_decay_per_epoch;
+            if self.learning_rate != before {
+                self.pending.push_back(TrainEvent::LearningRateChanged {
+                    epoch,
+                    from: before,
+                    to: self.learning_rate,
+                });
+            }
+            if let Some(early) = &mut self.early_stopping {
+                stop = early.on_epoch_end(metrics);
+            }
+        } else {
+            self.learning_rate *= self.config.lr_decay_per_epoch;
+        }
+
+        self.epoch += 1;
+        if stop {
+            self.pending.push_back(TrainEvent::EarlyStopped {
+                epoch,
+                best_epoch: self.best.epoch,
+            });
+            self.finish(FinishReason::EarlyStopped, None, run_started);
+        } else if self.epoch >= self.config.epochs {
+            self.finish(FinishReason::Completed, None, run_started);
+        } else {
+            let order = epoch_order(&self.split.train, self.config.seed, self.epoch);
+            self.epoch_state = EpochState::new(order);
+        }
+        Ok(())
+    }
+
+    async fn validate(&mut self) -> Result<Option<ValMetrics>, String> {
+        if self.split.validation.is_empty() {
+            return Ok(None);
+        }
+        let model = self.model.valid();
+        let probabilities = predict_probabilities(
+            &model,
+            &self.data,
+            &self.split.validation,
+            &self.device,
+            EVAL_BATCH_SIZE,
+            None,
+            &mut |_, _| {},
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let labels: Vec<u8> = self
+            .split
+            .validation
+            .iter()
+            .map(|&row| self.data.label(row).unwrap_or(0))
+            .collect();
+        let (loss, accuracy) = loss_and_accuracy(&probabilities, &labels);
+        self.validation = ValidationSnapshot {
+            epoch: self.epoch,
+            probabilities,
+        };
+        Ok(Some(ValMetrics { loss, accuracy }))
+    }
+
+    /// Restore the best weights (Keras' `restore_best_weights`) and queue the final event.
+    fn finish(&mut self, reason: FinishReason, message: Option<String>, started_at: Instant) {
+        if let Some(best) = &self.best_model {
+            self.model = best.clone().fork(&self.device.clone().autodiff()).train();
+        }
+        self.finished = true;
+        self.pending.push_back(TrainEvent::Finished(FinishInfo {
+            reason,
+            message,
+            epochs_run: self.epoch,
+            best_epoch: self.best.epoch,
+            best_val_accuracy: self.best_metrics.map(|m| m.accuracy),
+            best_val_loss: self.best_metrics.map(|m| m.loss),
+            seconds: started_at.elapsed().as_secs_f64(),
+        }));
+    }
+}
+
+impl EpochState {
+    fn new(order: Vec<usize>) -> Self {
+        Self {
+            order,
+            batch: 0,
+            loss_sum: 0.0,
+            correct_sum: 0.0,
+            seen: 0,
+            started_at: Instant::now(),
+        }
+    }
+}
+
+fn scalar(data: &TensorData) -> Result<f64, String> {
+    data.iter::<f64>()
+        .next()
+        .ok_or_else(|| "the device returned an empty result".to_string())
+}
