@@ -29,9 +29,9 @@ pub fn cpu() -> ComputeDevice {
     }
 }
 
-#[cfg(feature = "engine")]
 /// Acquire the GPU through wgpu. Call once per process: a second initialisation fails, so keep
 /// and clone the returned device.
+#[cfg(feature = "engine")]
 pub async fn gpu() -> Result<ComputeDevice, String> {
     let (device, setup) = Device::wgpu_options()
         .init_with_setup_async()

@@ -121,8 +121,8 @@ pub async fn to_bytes(
     Ok(bytes.to_vec())
 }
 
-#[cfg(feature = "engine")]
 /// Read only the metadata (cheap: no weights are decoded).
+#[cfg(feature = "engine")]
 pub fn read_meta(file_name: &str, bytes: &[u8]) -> Result<ModelMeta, ModelFileError> {
     let not_a_model = |why: String| ModelFileError::NotAModel(file_name.into(), why);
     let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
