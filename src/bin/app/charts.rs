@@ -47,7 +47,9 @@ pub fn theme() -> Theme {
 
 /// Match the canvas' pixel size to its CSS size times the device pixel ratio; returns the ratio.
 fn fit_to_display(canvas: &HtmlCanvasElement) -> f64 {
-    let ratio = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()).max(1.0);
+    let ratio = web_sys::window()
+        .map_or(1.0, |w| w.device_pixel_ratio())
+        .max(1.0);
     let width = (canvas.client_width().max(200) as f64 * ratio).round() as u32;
     let height = (canvas.client_height().max(120) as f64 * ratio).round() as u32;
     if canvas.width() != width || canvas.height() != height {
@@ -91,7 +93,11 @@ pub fn draw_lines(
     let (y_min, y_max) = y_range.unwrap_or_else(|| {
         let values = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
         let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        if lo > hi { (0.0, 1.0) } else { (lo.min(0.0), (hi * 1.05).max(1e-3)) }
+        if lo > hi {
+            (0.0, 1.0)
+        } else {
+            (lo.min(0.0), (hi * 1.05).max(1e-3))
+        }
     });
     let font = (12.0 * scale) as u32;
     let mut chart = ChartBuilder::on(&root)
@@ -175,8 +181,15 @@ pub fn draw_bars(
         .map_err(|e| e.to_string())?;
     chart
         .draw_series(values.iter().enumerate().map(|(i, &v)| {
-            let color = if Some(i) == highlight { theme.highlight } else { theme.bar };
-            Rectangle::new([(i as f64 - 0.38, 0.0), (i as f64 + 0.38, v)], color.filled())
+            let color = if Some(i) == highlight {
+                theme.highlight
+            } else {
+                theme.bar
+            };
+            Rectangle::new(
+                [(i as f64 - 0.38, 0.0), (i as f64 + 0.38, v)],
+                color.filled(),
+            )
         }))
         .map_err(|e| e.to_string())?;
     chart
@@ -184,7 +197,9 @@ pub fn draw_bars(
             Text::new(
                 format(v),
                 (i as f64 - 0.3, v + max * 0.08),
-                ("sans-serif", (10.0 * scale) as u32).into_font().color(&theme.text),
+                ("sans-serif", (10.0 * scale) as u32)
+                    .into_font()
+                    .color(&theme.text),
             )
         }))
         .map_err(|e| e.to_string())?;

@@ -54,11 +54,13 @@ pub fn DataPanel() -> impl IntoView {
         }
     });
 
-    let counts_track = Signal::derive(move || {
-        state.train_data.with(|d| d.as_ref().map_or(0, |d| d.rows))
-    });
+    let counts_track =
+        Signal::derive(move || state.train_data.with(|d| d.as_ref().map_or(0, |d| d.rows)));
     let draw_counts = Arc::new(move |canvas: &web_sys::HtmlCanvasElement| {
-        if let Some(counts) = state.train_data.with_untracked(|d| d.as_ref().and_then(|d| d.label_counts)) {
+        if let Some(counts) = state
+            .train_data
+            .with_untracked(|d| d.as_ref().and_then(|d| d.label_counts))
+        {
             let values: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
             let _ = draw_bars(canvas, &values, None, |v| format!("{v:.0}"));
         }

@@ -38,12 +38,16 @@ pub fn DrawPanel() -> impl IntoView {
 
     // Classify what is on the canvas now (called at most once per animation frame).
     let classify = Rc::new(move || {
-        let Some(canvas) = canvas.get_untracked() else { return };
+        let Some(canvas) = canvas.get_untracked() else {
+            return;
+        };
         match ink_coverage(&canvas).and_then(|(ink, w, h)| preprocess_drawing(&ink, w, h)) {
             Some(image) => {
                 preview.set(image.to_vec());
                 state.classify_sent_ms.set(now_ms());
-                worker::send(Command::Classify { pixels: image.to_vec() });
+                worker::send(Command::Classify {
+                    pixels: image.to_vec(),
+                });
             }
             None => {
                 preview.set(Vec::new());
@@ -80,9 +84,12 @@ pub fn DrawPanel() -> impl IntoView {
     };
 
     let on_down = {
-        let (strokes, drawing, schedule) = (strokes.clone(), drawing.clone(), schedule_classify.clone());
+        let (strokes, drawing, schedule) =
+            (strokes.clone(), drawing.clone(), schedule_classify.clone());
         move |ev: PointerEvent| {
-            let Some(canvas) = canvas.get_untracked() else { return };
+            let Some(canvas) = canvas.get_untracked() else {
+                return;
+            };
             ev.prevent_default();
             let _ = canvas.set_pointer_capture(ev.pointer_id());
             *drawing.borrow_mut() = true;
@@ -93,12 +100,15 @@ pub fn DrawPanel() -> impl IntoView {
         }
     };
     let on_move = {
-        let (strokes, drawing, schedule) = (strokes.clone(), drawing.clone(), schedule_classify.clone());
+        let (strokes, drawing, schedule) =
+            (strokes.clone(), drawing.clone(), schedule_classify.clone());
         move |ev: PointerEvent| {
             if !*drawing.borrow() {
                 return;
             }
-            let Some(canvas) = canvas.get_untracked() else { return };
+            let Some(canvas) = canvas.get_untracked() else {
+                return;
+            };
             ev.prevent_default();
             let points: Vec<(f64, f64)> = {
                 let coalesced = ev.get_coalesced_events();
@@ -124,7 +134,8 @@ pub fn DrawPanel() -> impl IntoView {
         move |_: PointerEvent| *drawing.borrow_mut() = false
     };
     let clear = {
-        let (strokes, redraw, schedule) = (strokes.clone(), redraw.clone(), schedule_classify.clone());
+        let (strokes, redraw, schedule) =
+            (strokes.clone(), redraw.clone(), schedule_classify.clone());
         move |_| {
             strokes.borrow_mut().clear();
             stroke_count.set(0);
@@ -143,21 +154,26 @@ pub fn DrawPanel() -> impl IntoView {
     };
 
     let probabilities_track = Signal::derive(move || {
-        state
-            .classification
-            .with(|c| c.as_ref().map_or(0, |c| (c.latency_ms * 1000.0) as usize + 1))
+        state.classification.with(|c| {
+            c.as_ref()
+                .map_or(0, |c| (c.latency_ms * 1000.0) as usize + 1)
+        })
     });
     let draw_probabilities = Arc::new(move |canvas: &HtmlCanvasElement| {
         if let Some(c) = state.classification.get_untracked() {
             let values: Vec<f64> = c.probabilities.iter().map(|&p| p as f64).collect();
-            let _ = draw_bars(canvas, &values, top_class(&c.probabilities), |v| format!("{:.0}%", v * 100.0));
+            let _ = draw_bars(canvas, &values, top_class(&c.probabilities), |v| {
+                format!("{:.0}%", v * 100.0)
+            });
         }
     });
 
     // Keep the canvas' pixel size in step with its CSS size (HiDPI).
     Effect::new(move |_| {
         if let Some(canvas) = canvas.get() {
-            let ratio = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()).max(1.0);
+            let ratio = web_sys::window()
+                .map_or(1.0, |w| w.device_pixel_ratio())
+                .max(1.0);
             let side = (CANVAS_CSS * ratio).round() as u32;
             canvas.set_width(side);
             canvas.set_height(side);
@@ -242,7 +258,9 @@ fn position(canvas: &HtmlCanvasElement, ev: &PointerEvent) -> (f64, f64) {
 
 /// Strokes are drawn with an opaque ink on a transparent canvas; the alpha channel is the ink.
 fn paint_strokes(canvas: &HtmlCanvasElement, strokes: &[Stroke]) {
-    let Some(ctx) = readback_context(canvas) else { return };
+    let Some(ctx) = readback_context(canvas) else {
+        return;
+    };
     let (w, h) = (canvas.width() as f64, canvas.height() as f64);
     ctx.clear_rect(0.0, 0.0, w, h);
     let brush = BRUSH_CSS * w / CANVAS_CSS;
@@ -274,6 +292,9 @@ fn paint_strokes(canvas: &HtmlCanvasElement, strokes: &[Stroke]) {
 fn ink_coverage(canvas: &HtmlCanvasElement) -> Option<(Vec<u8>, usize, usize)> {
     let ctx = readback_context(canvas)?;
     let (w, h) = (canvas.width() as usize, canvas.height() as usize);
-    let data = ctx.get_image_data(0.0, 0.0, w as f64, h as f64).ok()?.data();
+    let data = ctx
+        .get_image_data(0.0, 0.0, w as f64, h as f64)
+        .ok()?
+        .data();
     Some((data.iter().skip(3).step_by(4).copied().collect(), w, h))
 }

@@ -281,7 +281,15 @@ fn LayerGrid(layer: LayerMaps) -> impl IntoView {
             for (i, map) in layer.values.chunks(size).enumerate() {
                 let x = (i % columns) * (layer.width + 1);
                 let y = (i / columns) * (layer.height + 1);
-                paint(&ctx, map, layer.width, layer.height, x as f64, y as f64, Palette::Viridis);
+                paint(
+                    &ctx,
+                    map,
+                    layer.width,
+                    layer.height,
+                    x as f64,
+                    y as f64,
+                    Palette::Viridis,
+                );
             }
         }
     });

@@ -26,7 +26,14 @@ enum Tab {
 }
 
 impl Tab {
-    const ALL: [Tab; 6] = [Tab::Data, Tab::Train, Tab::Insights, Tab::Draw, Tab::Predict, Tab::Model];
+    const ALL: [Tab; 6] = [
+        Tab::Data,
+        Tab::Train,
+        Tab::Insights,
+        Tab::Draw,
+        Tab::Predict,
+        Tab::Model,
+    ];
 
     fn id(self) -> &'static str {
         match self {
@@ -57,7 +64,10 @@ async fn webgpu_adapter() -> Option<String> {
     use js_sys::{Function, Promise, Reflect};
     use wasm_bindgen::JsCast;
     let gpu = Reflect::get(&web_sys::window()?.navigator(), &"gpu".into()).ok()?;
-    let request: Function = Reflect::get(&gpu, &"requestAdapter".into()).ok()?.dyn_into().ok()?;
+    let request: Function = Reflect::get(&gpu, &"requestAdapter".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
     let promise: Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
     let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
     let info = Reflect::get(&adapter, &"info".into()).ok()?;
@@ -97,9 +107,14 @@ pub fn App() -> impl IntoView {
     let served_generation = std::cell::Cell::new(None);
     Effect::new(move |_| {
         let generation = state.worker_generation.get();
-        if state.device.with(Option::is_some) && served_generation.replace(Some(generation)) != Some(generation) {
+        if state.device.with(Option::is_some)
+            && served_generation.replace(Some(generation)) != Some(generation)
+        {
             leptos::task::spawn_local(load_startup_model(state));
-            if state.device.with_untracked(|d| d.as_ref().is_some_and(|d| d.kind == DeviceKind::Gpu)) {
+            if state
+                .device
+                .with_untracked(|d| d.as_ref().is_some_and(|d| d.kind == DeviceKind::Gpu))
+            {
                 leptos::task::spawn_local(async move { adapter.set(webgpu_adapter().await) });
             }
             if generation > 0 {

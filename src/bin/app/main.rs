@@ -1,25 +1,33 @@
 //! The browser page (Leptos, client-side rendered). It only sends commands to the worker and
 //! renders what comes back; the work itself is `digit_lab::session`, run by the worker.
 
-macro_rules! browser_modules {
-    ($($name:ident),* $(,)?) => { $( #[cfg(target_arch = "wasm32")] mod $name; )* };
-}
-
-browser_modules!(
-    charts,
-    data_panel,
-    draw_panel,
-    images,
-    insights_panel,
-    layout,
-    model_panel,
-    predict_panel,
-    state,
-    storage,
-    train_panel,
-    widgets,
-    worker,
-);
+// Every module is browser-only; on native targets the binary is the stub `main` below.
+#[cfg(target_arch = "wasm32")]
+mod charts;
+#[cfg(target_arch = "wasm32")]
+mod data_panel;
+#[cfg(target_arch = "wasm32")]
+mod draw_panel;
+#[cfg(target_arch = "wasm32")]
+mod images;
+#[cfg(target_arch = "wasm32")]
+mod insights_panel;
+#[cfg(target_arch = "wasm32")]
+mod layout;
+#[cfg(target_arch = "wasm32")]
+mod model_panel;
+#[cfg(target_arch = "wasm32")]
+mod predict_panel;
+#[cfg(target_arch = "wasm32")]
+mod state;
+#[cfg(target_arch = "wasm32")]
+mod storage;
+#[cfg(target_arch = "wasm32")]
+mod train_panel;
+#[cfg(target_arch = "wasm32")]
+mod widgets;
+#[cfg(target_arch = "wasm32")]
+mod worker;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {

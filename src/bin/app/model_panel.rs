@@ -19,7 +19,10 @@ pub const BUNDLED_MODEL_URL: &str = "./assets/model.bpk";
 pub async fn load_startup_model(state: AppState) {
     if let Some((name, bytes)) = storage::stored_model().await {
         worker::send_with_bytes(
-            Command::LoadModel { file_name: name, source: ModelSource::Stored },
+            Command::LoadModel {
+                file_name: name,
+                source: ModelSource::Stored,
+            },
             Some(Uint8Array::from(bytes.as_slice())),
         );
         return;
@@ -30,12 +33,17 @@ pub async fn load_startup_model(state: AppState) {
 pub async fn load_bundled_model(state: AppState) {
     match fetch_bytes(BUNDLED_MODEL_URL).await {
         Ok(bytes) => worker::send_with_bytes(
-            Command::LoadModel { file_name: "model.bpk".into(), source: ModelSource::Bundled },
+            Command::LoadModel {
+                file_name: "model.bpk".into(),
+                source: ModelSource::Bundled,
+            },
             Some(bytes),
         ),
         Err(e) => state.error.set(Some((
             "Bundled model".into(),
-            format!("could not fetch {BUNDLED_MODEL_URL} ({e}); train a model or load one from a file"),
+            format!(
+                "could not fetch {BUNDLED_MODEL_URL} ({e}); train a model or load one from a file"
+            ),
         ))),
     }
 }
@@ -64,17 +72,25 @@ pub fn ModelPanel() -> impl IntoView {
         wasm_bindgen_futures::spawn_local(async move {
             match JsFuture::from(file.array_buffer()).await {
                 Ok(buffer) => worker::send_with_bytes(
-                    Command::LoadModel { file_name: name.clone(), source: ModelSource::File(name) },
+                    Command::LoadModel {
+                        file_name: name.clone(),
+                        source: ModelSource::File(name),
+                    },
                     Some(Uint8Array::new(&buffer)),
                 ),
-                Err(_) => state.error.set(Some(("Load model".into(), format!("could not read {name}")))),
+                Err(_) => state.error.set(Some((
+                    "Load model".into(),
+                    format!("could not read {name}"),
+                ))),
             }
         });
     });
     let download = move |_| match storage::latest_model() {
         Some((name, bytes)) => {
             if let Err(e) = storage::download(&name, &bytes, "application/octet-stream") {
-                state.error.set(Some(("Download model".into(), format!("{e:?}"))));
+                state
+                    .error
+                    .set(Some(("Download model".into(), format!("{e:?}"))));
             }
         }
         None => worker::send(Command::ExportModel),

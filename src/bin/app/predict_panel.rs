@@ -26,8 +26,15 @@ pub fn PredictPanel() -> impl IntoView {
     };
     let predict = move |_| {
         state.predictions.set(None);
-        state.predict_progress.set(Some((0, state.test_data.with_untracked(|d| d.as_ref().map_or(0, |d| d.rows)))));
-        worker::send(Command::PredictTest { tta: tta.get_untracked() });
+        state.predict_progress.set(Some((
+            0,
+            state
+                .test_data
+                .with_untracked(|d| d.as_ref().map_or(0, |d| d.rows)),
+        )));
+        worker::send(Command::PredictTest {
+            tta: tta.get_untracked(),
+        });
     };
     let save = move |_| {
         if let Some(p) = state.predictions.get_untracked()
@@ -37,10 +44,18 @@ pub fn PredictPanel() -> impl IntoView {
         }
     };
     let fraction = Signal::derive(move || {
-        state.predict_progress.get().map_or(0.0, |(done, total)| done as f64 / total.max(1) as f64)
+        state
+            .predict_progress
+            .get()
+            .map_or(0.0, |(done, total)| done as f64 / total.max(1) as f64)
     });
     let label = Signal::derive(move || {
-        state.predict_progress.get().map_or(String::new(), |(done, total)| format!("{done} / {total} digits"))
+        state
+            .predict_progress
+            .get()
+            .map_or(String::new(), |(done, total)| {
+                format!("{done} / {total} digits")
+            })
     });
     view! {
         <section class="panel predict-panel">

@@ -73,7 +73,9 @@ impl TrainingView {
         let (images, seconds) = self
             .recent
             .iter()
-            .fold((0, 0.0), |(i, s), (images, seconds)| (i + images, s + seconds));
+            .fold((0, 0.0), |(i, s), (images, seconds)| {
+                (i + images, s + seconds)
+            });
         images as f64 / seconds.max(1e-9)
     }
 }
@@ -218,7 +220,10 @@ impl AppState {
             Reply::DataLoaded(summary) => {
                 let role = summary.role;
                 self.load_progress(role).set(None);
-                if self.data_error.with_untracked(|e| e.as_ref().is_some_and(|(r, _)| *r == role)) {
+                if self
+                    .data_error
+                    .with_untracked(|e| e.as_ref().is_some_and(|(r, _)| *r == role))
+                {
                     self.data_error.set(None);
                 }
                 match role {
@@ -279,7 +284,8 @@ impl AppState {
                 let csv = bytes
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
-                self.predictions.set(Some(Predictions { preview, rows, csv }));
+                self.predictions
+                    .set(Some(Predictions { preview, rows, csv }));
             }
             Reply::ModelReady(info) => {
                 self.model.set(Some(*info));
@@ -339,8 +345,10 @@ impl AppState {
                 if t.recent.len() == RECENT_BATCHES {
                     t.recent.pop_front();
                 }
-                t.recent
-                    .push_back((batch.size, batch.size as f64 / batch.images_per_second.max(1e-9)));
+                t.recent.push_back((
+                    batch.size,
+                    batch.size as f64 / batch.images_per_second.max(1e-9),
+                ));
                 t.last_batch = Some(batch);
             }
             TrainEvent::Epoch(summary) => t.epochs.push(summary),

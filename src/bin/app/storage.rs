@@ -100,7 +100,10 @@ async fn wait(request: &IdbRequest) -> Result<JsValue, JsValue> {
     let promise = Promise::new(&mut |resolve, reject| {
         let ok_request = request.clone();
         let on_success = Closure::once_into_js(move |_: web_sys::Event| {
-            let _ = resolve.call1(&JsValue::NULL, &ok_request.result().unwrap_or(JsValue::UNDEFINED));
+            let _ = resolve.call1(
+                &JsValue::NULL,
+                &ok_request.result().unwrap_or(JsValue::UNDEFINED),
+            );
         });
         let on_error = Closure::once_into_js(move |_: web_sys::Event| {
             let _ = reject.call1(&JsValue::NULL, &"IndexedDB request failed".into());
@@ -118,7 +121,10 @@ pub fn download(file_name: &str, bytes: &[u8], mime: &str) -> Result<(), JsValue
     options.set_type(mime);
     let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)?;
     let url = web_sys::Url::create_object_url_with_blob(&blob)?;
-    let document = web_sys::window().ok_or("no window")?.document().ok_or("no document")?;
+    let document = web_sys::window()
+        .ok_or("no window")?
+        .document()
+        .ok_or("no document")?;
     let anchor: web_sys::HtmlAnchorElement = document.create_element("a")?.dyn_into()?;
     anchor.set_href(&url);
     anchor.set_download(file_name);

@@ -6,17 +6,17 @@ use std::sync::Arc;
 use digit_lab::augment::AugmentConfig;
 use digit_lab::model::Preset;
 use digit_lab::protocol::Command;
-use digit_lab::training::events::EpochSummary;
 use digit_lab::training::config::{
     EarlyStoppingConfig, Monitor, OptimizerConfig, PlateauConfig, TrainConfig,
 };
+use digit_lab::training::events::EpochSummary;
 use leptos::prelude::*;
 
 use crate::charts::{Series, draw_lines, theme};
-use plotters::prelude::SeriesLabelPosition;
 use crate::state::{AppState, RunStatus, now_ms};
 use crate::widgets::{LiveCanvas, ProgressBar, percent};
 use crate::worker;
+use plotters::prelude::SeriesLabelPosition;
 
 /// The form's fields as text, so the user can type freely; parsed when Train is pressed.
 #[derive(Clone, Copy)]
@@ -72,7 +72,8 @@ impl TrainSettings {
         self.optimizer.set(c.optimizer.name().to_string());
         self.learning_rate.set(c.learning_rate.to_string());
         self.lr_decay.set(c.lr_decay_per_epoch.to_string());
-        self.validation_fraction.set(c.validation_fraction.to_string());
+        self.validation_fraction
+            .set(c.validation_fraction.to_string());
         self.seed.set(c.seed.to_string());
         let a = c.augmentation;
         self.rotation.set(a.rotation_degrees.to_string());
@@ -100,23 +101,24 @@ impl TrainSettings {
         let preset = self.preset.get_untracked();
         let recipe = preset.recipe();
         let optimizer = match (self.optimizer.get_untracked().as_str(), recipe.optimizer) {
-            ("adam", OptimizerConfig::Adam { .. }) | ("rmsprop", OptimizerConfig::RmsProp { .. }) => {
-                recipe.optimizer
-            }
+            ("adam", OptimizerConfig::Adam { .. })
+            | ("rmsprop", OptimizerConfig::RmsProp { .. }) => recipe.optimizer,
             ("adam", _) => OptimizerConfig::keras_adam(),
             _ => OptimizerConfig::rmsprop_with_epsilon(1e-7),
         };
-        let plateau = self
-            .plateau
-            .get_untracked()
-            .then(|| recipe.plateau.unwrap_or_else(PlateauConfig::keras_notebooks));
+        let plateau = self.plateau.get_untracked().then(|| {
+            recipe
+                .plateau
+                .unwrap_or_else(PlateauConfig::keras_notebooks)
+        });
         let early_stopping = self.early_stopping.get_untracked().then(|| {
             let base = recipe.early_stopping.unwrap_or(EarlyStoppingConfig {
                 monitor: Monitor::ValLoss,
                 patience: 5,
                 min_delta: 0.0,
             });
-            number(self.patience, "patience").map(|patience| EarlyStoppingConfig { patience, ..base })
+            number(self.patience, "patience")
+                .map(|patience| EarlyStoppingConfig { patience, ..base })
         });
         let config = TrainConfig {
             epochs: number(self.epochs, "epochs")?,
@@ -160,11 +162,19 @@ pub fn TrainPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let settings = expect_context::<TrainSettings>();
     let status = Memo::new(move |_| state.training.with(|t| t.status));
-    let busy = move || matches!(status.get(), RunStatus::Starting | RunStatus::Running | RunStatus::Paused);
+    let busy = move || {
+        matches!(
+            status.get(),
+            RunStatus::Starting | RunStatus::Running | RunStatus::Paused
+        )
+    };
 
     let start = move |_| {
         if state.train_data.get_untracked().is_none() {
-            state.error.set(Some(("Train".into(), "load train.csv first (Data tab)".into())));
+            state.error.set(Some((
+                "Train".into(),
+                "load train.csv first (Data tab)".into(),
+            )));
             return;
         }
         match settings.config() {
@@ -291,7 +301,9 @@ fn Progress() -> impl IntoView {
         state.training.with(|t| {
             let (Some(start), Some(b)) = (&t.start, &t.last_batch) else {
                 return match t.status {
-                    RunStatus::Starting => "starting… (the first batches compile GPU kernels)".to_string(),
+                    RunStatus::Starting => {
+                        "starting… (the first batches compile GPU kernels)".to_string()
+                    }
                     _ => "not training".to_string(),
                 };
             };
@@ -399,8 +411,16 @@ fn Curves(metric: Metric) -> impl IntoView {
             let (label, range, legend) = match metric {
                 Metric::Loss => ("loss", None, SeriesLabelPosition::UpperRight),
                 Metric::Accuracy => {
-                    let low = batches.iter().chain(&validation).map(|p| p.1).fold(1.0, f64::min);
-                    ("accuracy", Some(((low - 0.02).clamp(0.0, 0.9), 1.0)), SeriesLabelPosition::LowerRight)
+                    let low = batches
+                        .iter()
+                        .chain(&validation)
+                        .map(|p| p.1)
+                        .fold(1.0, f64::min);
+                    (
+                        "accuracy",
+                        Some(((low - 0.02).clamp(0.0, 0.9), 1.0)),
+                        SeriesLabelPosition::LowerRight,
+                    )
                 }
             };
             let _ = draw_lines(
@@ -410,9 +430,24 @@ fn Curves(metric: Metric) -> impl IntoView {
                 range,
                 legend,
                 &[
-                    Series { name: "train (per batch, smoothed)", color: theme.train, points: &batches, markers: false },
-                    Series { name: "train (epoch)", color: theme.train_epoch, points: &train, markers: true },
-                    Series { name: "validation", color: theme.validation, points: &validation, markers: true },
+                    Series {
+                        name: "train (per batch, smoothed)",
+                        color: theme.train,
+                        points: &batches,
+                        markers: false,
+                    },
+                    Series {
+                        name: "train (epoch)",
+                        color: theme.train_epoch,
+                        points: &train,
+                        markers: true,
+                    },
+                    Series {
+                        name: "validation",
+                        color: theme.validation,
+                        points: &validation,
+                        markers: true,
+                    },
                 ],
             );
         })

@@ -115,19 +115,17 @@ pub fn load_csv_file(state: AppState, role: DataRole, file: File) {
     });
     let file_name = file.name();
     let loaded_reader = reader.clone();
-    let on_load = Closure::once_into_js(move |_: web_sys::Event| {
-        match loaded_reader.result() {
-            Ok(buffer) => worker::send_with_bytes(
-                Command::LoadCsv { role, file_name },
-                Some(Uint8Array::new(&buffer)),
-            ),
-            Err(_) => {
-                progress.set(None);
-                state.error.set(Some((
-                    "Load file".into(),
-                    format!("the browser could not read {file_name}; try choosing it again"),
-                )));
-            }
+    let on_load = Closure::once_into_js(move |_: web_sys::Event| match loaded_reader.result() {
+        Ok(buffer) => worker::send_with_bytes(
+            Command::LoadCsv { role, file_name },
+            Some(Uint8Array::new(&buffer)),
+        ),
+        Err(_) => {
+            progress.set(None);
+            state.error.set(Some((
+                "Load file".into(),
+                format!("the browser could not read {file_name}; try choosing it again"),
+            )));
         }
     });
     reader.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
@@ -158,7 +156,11 @@ pub fn FileDrop(
     let on_drop = move |ev: web_sys::DragEvent| {
         ev.prevent_default();
         hovering.set(false);
-        if let Some(file) = ev.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0)) {
+        if let Some(file) = ev
+            .data_transfer()
+            .and_then(|d| d.files())
+            .and_then(|f| f.get(0))
+        {
             on_file(file);
         }
     };

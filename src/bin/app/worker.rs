@@ -72,23 +72,26 @@ pub fn spawn(state: AppState) {
             return;
         }
     };
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        match decode(&event.data()) {
-            Some((reply, bytes)) => state.apply(reply, bytes),
-            None => web_sys::console::warn_1(&"unreadable message from the worker".into()),
-        }
-    });
+    let on_message =
+        Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            match decode(&event.data()) {
+                Some((reply, bytes)) => state.apply(reply, bytes),
+                None => web_sys::console::warn_1(&"unreadable message from the worker".into()),
+            }
+        });
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
-    let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
-        state.error.set(Some((
+    let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(
+        move |event: web_sys::ErrorEvent| {
+            state.error.set(Some((
             "Worker".into(),
             format!(
                 "the background worker stopped: {}. What was loaded in this page is kept; reload to restart it.",
                 event.message()
             ),
         )));
-    });
+        },
+    );
     worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     on_error.forget();
     WORKER.with(|w| *w.borrow_mut() = Some(worker));
