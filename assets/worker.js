@@ -1,9 +1,9 @@
 // Module worker: load the worker's wasm; its `main` installs the message handler. If the wasm
-// traps (a panic, a lost GPU device), tell the page so it can start a fresh worker.
+// traps (a panic, a lost GPU device) it can no longer answer, so this loader tells the page with
+// the one message it knows, `{ crashed }` (src/protocol/wire.rs), and the page starts a new worker.
 import init from "../digit-lab-worker.js";
 
-const crashed = (message) =>
-  postMessage({ msg: JSON.stringify({ WorkerCrashed: { message: String(message) } }) });
+const crashed = (message) => postMessage({ crashed: String(message) });
 
 self.addEventListener("error", (event) => crashed(event.message ?? event));
 self.addEventListener("unhandledrejection", (event) => crashed(event.reason?.message ?? event.reason));

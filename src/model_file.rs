@@ -17,6 +17,8 @@ use burn::tensor::{Bytes, DType, Transaction};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "engine")]
+use crate::data::dataset::{Digits, Split};
+#[cfg(feature = "engine")]
 use crate::model::DigitNet;
 use crate::model::{Architecture, Preset};
 use crate::training::config::TrainConfig;
@@ -51,6 +53,25 @@ pub struct TrainingSummary {
 }
 
 impl ModelMeta {
+    /// The validation rows this model is judged on in `train`: the split it was trained with
+    /// (its recipe's fraction and seed over the rows it saw, the first `train_rows +
+    /// validation_rows`), or the default recipe's split for a model without a training record.
+    /// The CLI's `evaluate` and the page's insights both use it.
+    #[cfg(feature = "engine")]
+    pub fn validation_split(&self, train: &Digits) -> Split {
+        match &self.training {
+            Some(t) => train.split_first(
+                t.train_rows + t.validation_rows,
+                t.config.validation_fraction,
+                t.config.seed,
+            ),
+            None => {
+                let recipe = TrainConfig::default();
+                train.split(recipe.validation_fraction, recipe.seed)
+            }
+        }
+    }
+
     pub fn new(
         preset: Option<Preset>,
         architecture: Architecture,
@@ -74,7 +95,7 @@ pub enum Precision {
     F16,
 }
 
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, thiserror::Error)]
 pub enum ModelFileError {
     #[error("{0} is not a Digit Lab model file ({1}). Choose a file saved by Digit Lab (.bpk).")]
     NotAModel(String, String),

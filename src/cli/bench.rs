@@ -144,7 +144,9 @@ fn bench_training(
                 TrainEvent::Batch(b) if b.batch + 1 == warmup => started = Some(Instant::now()),
                 TrainEvent::Batch(b) if b.batch >= warmup => timed_images += b.size,
                 TrainEvent::Epoch(_) => break,
-                TrainEvent::Finished(f) => return Err(f.message.unwrap_or_default()),
+                TrainEvent::Finished(f) => {
+                    return Err(f.failure.map(|f| f.to_string()).unwrap_or_default());
+                }
                 _ => {}
             }
         }

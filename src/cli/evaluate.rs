@@ -33,11 +33,11 @@ pub fn run(args: EvaluateArgs) -> Result<(), String> {
     let device = compute_device(args.device)?;
     let (model, meta) = load_model(args.model.as_deref(), &device)?;
     let digits = load_digits(&args.train, CsvKind::Train)?;
-    let training = meta.training.as_ref();
-    let config = training.map_or_else(TrainConfig::default, |t| t.config.clone());
-    let limit = training.map_or(digits.len(), |t| t.train_rows + t.validation_rows);
-    let digits = digits.head(limit);
-    let split = digits.split(config.validation_fraction, config.seed);
+    let config = meta
+        .training
+        .as_ref()
+        .map_or_else(TrainConfig::default, |t| t.config.clone());
+    let split = meta.validation_split(&digits);
     if split.validation.is_empty() {
         return Err("the model was trained without a validation split; nothing to evaluate".into());
     }

@@ -160,7 +160,9 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         print_evaluation(&truth, &argmax_rows(&probabilities));
     }
     match finish.reason {
-        FinishReason::Failed => Err(finish.message.unwrap_or_else(|| "training failed".into())),
+        FinishReason::Failed => Err(finish
+            .failure
+            .map_or_else(|| "training failed".into(), |f| f.to_string())),
         _ => Ok(()),
     }
 }
@@ -232,8 +234,8 @@ fn drive(
                         "finished ({:?}) after {} epochs in {:.1} s",
                         info.reason, info.epochs_run, info.seconds
                     );
-                    if let Some(message) = &info.message {
-                        println!("{message}");
+                    if let Some(failure) = &info.failure {
+                        println!("{failure}");
                     }
                     finish = Some(info);
                 }

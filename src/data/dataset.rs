@@ -87,15 +87,15 @@ impl Digits {
     /// A stratified split: each class contributes `validation_fraction` of its rows (rounded) to
     /// validation, chosen by a seeded shuffle. Both lists are in ascending row order.
     pub fn split(&self, validation_fraction: f64, seed: u64) -> Split {
+        self.split_first(self.len(), validation_fraction, seed)
+    }
+
+    /// [`Digits::split`] of the first `rows` rows only (what a model trained on a prefix saw).
+    pub fn split_first(&self, rows: usize, validation_fraction: f64, seed: u64) -> Split {
         let fraction = validation_fraction.clamp(0.0, 1.0);
         let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); NUM_CLASSES];
-        for (row, &label) in self
-            .labels
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
+        let labels = self.labels.as_deref().unwrap_or_default();
+        for (row, &label) in labels[..rows.min(labels.len())].iter().enumerate() {
             by_class[label as usize].push(row);
         }
         let mut rng = Rng::derive(seed, 0x5B117);
@@ -171,6 +171,16 @@ mod tests {
             per_class[digits.label(row).unwrap() as usize] += 1;
         }
         assert_eq!(per_class, [10; NUM_CLASSES]);
+    }
+
+    #[test]
+    fn a_split_of_the_first_rows_is_the_split_of_those_rows_alone() {
+        let digits = toy(1000);
+        assert_eq!(
+            digits.split_first(300, 0.2, 5),
+            digits.head(300).split(0.2, 5)
+        );
+        assert_eq!(digits.split_first(5000, 0.2, 5), digits.split(0.2, 5));
     }
 
     #[test]

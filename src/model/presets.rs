@@ -1,13 +1,9 @@
-//! The CNNs of the Kaggle notebooks this app replaces, each with the training recipe its notebook
-//! used, plus Digit Lab's own default.
+//! The CNNs of the Kaggle notebooks this app replaces, plus Digit Lab's own default. Each
+//! notebook's training recipe is in `training::recipes` (a model needs no recipe).
 
 use serde::{Deserialize, Serialize};
 
 use super::spec::{Architecture, Init, LayerSpec, Padding, conv, dense, dropout, logits};
-use crate::augment::AugmentConfig;
-use crate::training::config::{
-    EarlyStoppingConfig, Monitor, OptimizerConfig, PlateauConfig, TrainConfig,
-};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -179,81 +175,6 @@ impl Preset {
             ],
         };
         Architecture { layers }
-    }
-
-    /// The training recipe of the preset's notebook (Digit Lab's own for the default).
-    pub fn recipe(self) -> TrainConfig {
-        let keras_augment = AugmentConfig::keras_notebooks();
-        let plateau = PlateauConfig::keras_notebooks();
-        let base = TrainConfig::default();
-        match self {
-            Preset::DigitLab => base,
-            Preset::KaggleClassic => TrainConfig {
-                epochs: 30,
-                batch_size: 86,
-                optimizer: OptimizerConfig::rmsprop_with_epsilon(1e-8),
-                learning_rate: 1e-3,
-                augmentation: keras_augment,
-                plateau: Some(plateau),
-                early_stopping: None,
-                ..base
-            },
-            Preset::BnDeep => TrainConfig {
-                epochs: 30,
-                batch_size: 64,
-                optimizer: OptimizerConfig::keras_adam(),
-                learning_rate: 1e-3,
-                augmentation: keras_augment,
-                plateau: Some(plateau),
-                early_stopping: None,
-                ..base
-            },
-            Preset::BnDense => TrainConfig {
-                epochs: 20,
-                batch_size: 64,
-                optimizer: OptimizerConfig::rmsprop_with_epsilon(1e-7),
-                learning_rate: 1e-3,
-                augmentation: AugmentConfig {
-                    rotation_degrees: 15.0,
-                    ..keras_augment
-                },
-                plateau: Some(PlateauConfig {
-                    min_lr: 1e-4,
-                    ..plateau
-                }),
-                early_stopping: None,
-                ..base
-            },
-            Preset::Small => TrainConfig {
-                epochs: 100,
-                batch_size: 32,
-                optimizer: OptimizerConfig::rmsprop_with_epsilon(1e-7),
-                learning_rate: 1e-3,
-                augmentation: AugmentConfig {
-                    shear_degrees: 0.1,
-                    ..keras_augment
-                },
-                plateau: Some(PlateauConfig {
-                    monitor: Monitor::ValLoss,
-                    factor: 0.1,
-                    ..plateau
-                }),
-                early_stopping: Some(EarlyStoppingConfig {
-                    monitor: Monitor::ValLoss,
-                    patience: 10,
-                    min_delta: 0.0,
-                }),
-                checkpoint_monitor: Monitor::ValLoss,
-                ..base
-            },
-            Preset::Tiny => TrainConfig {
-                epochs: 5,
-                batch_size: 32,
-                learning_rate: 2e-3,
-                lr_decay_per_epoch: 1.0,
-                ..base
-            },
-        }
     }
 }
 

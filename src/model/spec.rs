@@ -80,7 +80,7 @@ pub struct Architecture {
     pub layers: Vec<LayerSpec>,
 }
 
-#[derive(Clone, Debug, thiserror::Error, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, thiserror::Error, PartialEq)]
 #[error("layer {index} ({name}) cannot take input of shape {input}: {reason}")]
 pub struct ArchitectureError {
     pub index: usize,

@@ -1,11 +1,12 @@
 //! Turning validation probabilities into what the insight views show.
 
+use super::*;
 use crate::data::dataset::Digits;
 use crate::evaluation::metrics::{
     ClassReport, ConfusionMatrix, RankedPrediction, top_correct, top_errors,
 };
 use crate::evaluation::predict::argmax_rows;
-use crate::protocol::{DigitImage, GalleryItem, Insights};
+use crate::protocol::GalleryItem;
 
 /// How many errors (and correct predictions) the galleries show unless asked otherwise.
 pub const DEFAULT_GALLERY: usize = 12;
@@ -73,4 +74,68 @@ pub fn cell(
         })
         .collect();
     (images, matching.len())
+}
+
+impl Session {
+    pub(super) fn send_insights(&self, gallery: usize, emit: Emit<'_>) {
+        match (&self.validation, &self.train) {
+            (Some(validation), Some(train)) => emit(
+                Reply::Insights(Box::new(insights::build(validation, train, gallery))),
+                None,
+            ),
+            _ => emit(needs(Operation::Insights, Prerequisite::Validation), None),
+        }
+    }
+
+    pub(super) fn confusion_cell(&self, truth: u8, predicted: u8, limit: usize, emit: Emit<'_>) {
+        if let (Some(validation), Some(train)) = (&self.validation, &self.train) {
+            let (images, total) = insights::cell(validation, train, truth, predicted, limit);
+            emit(
+                Reply::ConfusionCell {
+                    truth,
+                    predicted,
+                    images,
+                    total,
+                },
+                None,
+            );
+        }
+    }
+
+    /// Predict the validation split of the loaded train.csv with the current model (for a model
+    /// loaded from a file, using its own recorded split), so the insight views have data.
+    pub(super) async fn evaluate_validation(&mut self, emit: Emit<'_>) {
+        let operation = Operation::Evaluate;
+        let Some(train) = self.train.clone() else {
+            return emit(needs(operation, Prerequisite::TrainData), None);
+        };
+        let Some(model) = self.model.as_ref() else {
+            return emit(needs(operation, Prerequisite::Model), None);
+        };
+        let Some(device) = self.device(operation, emit) else {
+            return;
+        };
+        let Split { validation, .. } = model.meta.validation_split(&train);
+        let result = predict_probabilities(
+            &model.net,
+            &train,
+            &validation,
+            &device.device,
+            EVAL_BATCH_SIZE,
+            None,
+            &mut |_, _| {},
+        )
+        .await;
+        match result {
+            Ok(probabilities) => {
+                self.validation = Some(insights::Validation {
+                    epoch: None,
+                    rows: validation,
+                    probabilities,
+                });
+                self.send_insights(insights::DEFAULT_GALLERY, emit);
+            }
+            Err(e) => emit(device_failed(operation, e), None),
+        }
+    }
 }

@@ -6,7 +6,9 @@
 //! [`Session::train_step`], so the driver can interleave commands (pause, draw, inspect) with
 //! training without any shared mutable state.
 
+mod inference;
 mod insights;
+mod training;
 
 use std::sync::Arc;
 
@@ -21,7 +23,7 @@ use crate::model_file::{self, ModelMeta, Precision, TrainingSummary};
 use crate::protocol::*;
 use crate::rng::Rng;
 use crate::submission::submission_csv;
-use crate::training::events::{FinishReason, TrainEvent};
+use crate::training::events::TrainEvent;
 use crate::training::{EVAL_BATCH_SIZE, Trainer};
 
 /// Where replies go: a message and, for files, its bytes.
@@ -54,11 +56,17 @@ pub struct Session {
     validation: Option<insights::Validation>,
 }
 
-fn error(context: &str, message: impl Into<String>) -> Reply {
-    Reply::Error {
-        context: context.into(),
-        message: message.into(),
-    }
+fn failed(operation: Operation, problem: Problem) -> Reply {
+    Reply::Error(Failure::new(operation, problem))
+}
+
+fn needs(operation: Operation, prerequisite: Prerequisite) -> Reply {
+    Reply::Error(Failure::needs(operation, prerequisite))
+}
+
+/// A failure computing on or reading from the device.
+fn device_failed(operation: Operation, cause: impl std::fmt::Display) -> Reply {
+    failed(operation, Problem::Device(cause.to_string()))
 }
 
 impl Session {
@@ -143,10 +151,10 @@ impl Session {
         }
     }
 
-    fn device(&self, context: &str, emit: Emit<'_>) -> Option<ComputeDevice> {
+    fn device(&self, operation: Operation, emit: Emit<'_>) -> Option<ComputeDevice> {
         let device = self.device.clone();
         if device.is_none() {
-            emit(error(context, "the compute device is not ready yet"), None);
+            emit(needs(operation, Prerequisite::Device), None);
         }
         device
     }
@@ -154,10 +162,7 @@ impl Session {
     fn load_csv(&mut self, role: DataRole, file_name: &str, bytes: Vec<u8>, emit: Emit<'_>) {
         if role == DataRole::Train && self.run.is_some() {
             return emit(
-                error(
-                    "Load train.csv",
-                    "training is using the loaded data: stop it before loading another file",
-                ),
+                failed(Operation::LoadData(role), Problem::TrainingInProgress),
                 None,
             );
         }
@@ -172,10 +177,7 @@ impl Session {
         drop(bytes);
         match parsed {
             Err(csv_error) => emit(
-                Reply::DataError {
-                    role,
-                    error: csv_error,
-                },
+                failed(Operation::LoadData(role), Problem::Csv(Box::new(csv_error))),
                 None,
             ),
             Ok(parsed) => {
@@ -208,7 +210,11 @@ impl Session {
 
     fn samples(&self, role: DataRole, count: usize, seed: u64, emit: Emit<'_>) {
         let Some(digits) = self.data(role) else {
-            return emit(error("Samples", "no data loaded yet"), None);
+            let missing = match role {
+                DataRole::Train => Prerequisite::TrainData,
+                DataRole::Test => Prerequisite::TestData,
+            };
+            return emit(needs(Operation::Samples, missing), None);
         };
         let rows = sample_rows(digits.len(), count, seed);
         let images = rows.iter().map(|&row| digit_image(digits, row)).collect();
@@ -222,14 +228,11 @@ impl Session {
         seed: u64,
         emit: Emit<'_>,
     ) {
-        let context = "Augmentation preview";
+        let operation = Operation::AugmentPreview;
         let Some(digits) = self.train.clone() else {
-            return emit(
-                error(context, "load train.csv to preview augmentation"),
-                None,
-            );
+            return emit(needs(operation, Prerequisite::TrainData), None);
         };
-        let Some(device) = self.device(context, emit) else {
+        let Some(device) = self.device(operation, emit) else {
             return;
         };
         let rows = sample_rows(digits.len(), count, seed);
@@ -238,7 +241,7 @@ impl Session {
         let augmented = augment_batch(images, &config, &mut rng);
         let data = match augmented.into_data_async().await {
             Ok(data) => data.try_into_vec::<f32>().unwrap_or_default(),
-            Err(e) => return emit(error(context, format!("{e:?}")), None),
+            Err(e) => return emit(device_failed(operation, format!("{e:?}")), None),
         };
         let augmented = rows
             .iter()
@@ -260,160 +263,6 @@ impl Session {
             },
             None,
         );
-    }
-
-    fn start_training(
-        &mut self,
-        preset: Preset,
-        config: crate::training::config::TrainConfig,
-        emit: Emit<'_>,
-    ) {
-        let context = "Train";
-        if self.run.is_some() {
-            return emit(
-                error(context, "a training run is already in progress"),
-                None,
-            );
-        }
-        let Some(digits) = self.train.clone() else {
-            return emit(error(context, "load train.csv first"), None);
-        };
-        let Some(device) = self.device(context, emit) else {
-            return;
-        };
-        let split = digits.split(config.validation_fraction, config.seed);
-        let built = DigitNet::new(&preset.architecture(), &device.device, config.seed)
-            .map_err(|e| e.to_string())
-            .and_then(|net| {
-                Trainer::new(
-                    net,
-                    digits.clone(),
-                    split.clone(),
-                    config,
-                    device.device.clone(),
-                    device.description.clone(),
-                )
-                .map_err(|e| e.to_string())
-            });
-        match built {
-            Ok(trainer) => {
-                self.validation = None;
-                self.run = Some(TrainRun {
-                    trainer,
-                    preset,
-                    architecture: preset.architecture(),
-                    paused: false,
-                })
-            }
-            Err(message) => emit(error(context, message), None),
-        }
-    }
-
-    fn set_paused(&mut self, paused: bool, emit: Emit<'_>) {
-        if let Some(run) = &mut self.run {
-            run.paused = paused;
-            emit(
-                if paused {
-                    Reply::Paused
-                } else {
-                    Reply::Resumed
-                },
-                None,
-            );
-        }
-    }
-
-    /// Advance the training run by one event and forward it (with the insights after each epoch
-    /// and the model file after each new best checkpoint).
-    pub async fn train_step(&mut self, emit: Emit<'_>) {
-        let Some(run) = &mut self.run else { return };
-        let Some(event) = run.trainer.next_event().await else {
-            return self.finish_training(emit).await;
-        };
-        let epoch_ended = matches!(event, TrainEvent::Epoch(_));
-        let checkpoint = matches!(event, TrainEvent::CheckpointSaved { .. });
-        let finished = matches!(event, TrainEvent::Finished(_));
-        emit(Reply::Train(event.clone()), None);
-        if epoch_ended {
-            let snapshot = run.trainer.latest_validation();
-            if !snapshot.probabilities.is_empty() {
-                let rows = run.trainer.split().validation.clone();
-                self.validation = Some(insights::Validation {
-                    epoch: Some(snapshot.epoch),
-                    rows,
-                    probabilities: snapshot.probabilities.clone(),
-                });
-                self.send_insights(insights::DEFAULT_GALLERY, emit);
-            }
-        }
-        if checkpoint && let Some(run) = &self.run {
-            let best = run.trainer.best_model();
-            let meta = self.trained_meta(run, None);
-            match model_file::to_bytes(&best, &meta, Precision::F32).await {
-                Ok(bytes) => emit(
-                    Reply::ModelFile {
-                        checkpoint: true,
-                        file_name: format!("{}-checkpoint.bpk", run.preset),
-                    },
-                    Some(bytes),
-                ),
-                Err(e) => emit(error("Checkpoint", e.to_string()), None),
-            }
-        }
-        if let (true, TrainEvent::Finished(info)) = (finished, event) {
-            let failed = info.reason == FinishReason::Failed;
-            self.finish_training_with(Some(info), emit).await;
-            if failed {
-                emit(
-                    error(
-                        "Training",
-                        "the device failed; the best weights so far were kept. Reload the page to retry, or train on the CPU.",
-                    ),
-                    None,
-                );
-            }
-        }
-    }
-
-    async fn finish_training(&mut self, emit: Emit<'_>) {
-        self.finish_training_with(None, emit).await
-    }
-
-    /// The run is over: its best checkpoint becomes the current model.
-    async fn finish_training_with(
-        &mut self,
-        info: Option<crate::training::events::FinishInfo>,
-        emit: Emit<'_>,
-    ) {
-        let Some(run) = self.run.take() else { return };
-        let meta = self.trained_meta(&run, info.as_ref());
-        let net = run.trainer.best_model();
-        self.set_model(net, meta, ModelSource::Trained, emit);
-        self.export_model(emit).await;
-    }
-
-    fn trained_meta(
-        &self,
-        run: &TrainRun,
-        info: Option<&crate::training::events::FinishInfo>,
-    ) -> ModelMeta {
-        let split = run.trainer.split();
-        let summary = TrainingSummary {
-            config: run.trainer.config().clone(),
-            epochs_run: info.map_or(0, |i| i.epochs_run),
-            best_epoch: run.trainer.best_epoch(),
-            val_accuracy: info.and_then(|i| i.best_val_accuracy),
-            val_loss: info.and_then(|i| i.best_val_loss),
-            train_rows: split.train.len(),
-            validation_rows: split.validation.len(),
-            seconds: info.map_or(0.0, |i| i.seconds),
-            device: self
-                .device
-                .as_ref()
-                .map(|d| d.description.clone())
-                .unwrap_or_default(),
-        };
-        ModelMeta::new(Some(run.preset), run.architecture.clone(), Some(summary))
     }
 
     fn set_model(&mut self, net: DigitNet, meta: ModelMeta, source: ModelSource, emit: Emit<'_>) {
@@ -442,14 +291,11 @@ impl Session {
     }
 
     fn load_model(&mut self, file_name: &str, source: ModelSource, bytes: Vec<u8>, emit: Emit<'_>) {
-        let context = "Load model";
+        let operation = Operation::LoadModel;
         if self.run.is_some() {
-            return emit(
-                error(context, "stop training before loading another model"),
-                None,
-            );
+            return emit(failed(operation, Problem::TrainingInProgress), None);
         }
-        let Some(device) = self.device(context, emit) else {
+        let Some(device) = self.device(operation, emit) else {
             return;
         };
         match model_file::from_bytes(file_name, &bytes, &device.device) {
@@ -457,13 +303,13 @@ impl Session {
                 self.validation = None;
                 self.set_model(net, meta, source, emit);
             }
-            Err(e) => emit(error(context, e.to_string()), None),
+            Err(e) => emit(failed(operation, Problem::ModelFile(e)), None),
         }
     }
 
     async fn export_model(&self, emit: Emit<'_>) {
         let Some(model) = &self.model else {
-            return emit(error("Save model", "there is no model yet"), None);
+            return emit(needs(Operation::SaveModel, Prerequisite::Model), None);
         };
         let name = model
             .meta
@@ -477,181 +323,7 @@ impl Session {
                 },
                 Some(bytes),
             ),
-            Err(e) => emit(error("Save model", e.to_string()), None),
-        }
-    }
-
-    async fn classify(&self, pixels: Vec<u8>, emit: Emit<'_>) {
-        let context = "Classify";
-        let (Some((net, _)), Some(device)) = (self.inference_model(), self.device.clone()) else {
-            return emit(error(context, "no model is loaded yet"), None);
-        };
-        if pixels.len() != crate::data::csv::IMAGE_PIXELS {
-            return emit(error(context, "a drawing must be 28x28 pixels"), None);
-        }
-        let digits = Digits::new(pixels.clone(), None);
-        match predict_probabilities(&net, &digits, &[0], &device.device, 1, None, &mut |_, _| {})
-            .await
-        {
-            Ok(probabilities) => emit(
-                Reply::Classification {
-                    pixels,
-                    probabilities,
-                },
-                None,
-            ),
-            Err(e) => emit(error(context, e.to_string()), None),
-        }
-    }
-
-    async fn activations(&self, image: ImageRef, emit: Emit<'_>) {
-        let context = "Activations";
-        let (Some((net, architecture)), Some(device)) =
-            (self.inference_model(), self.device.clone())
-        else {
-            return emit(error(context, "no model is loaded yet"), None);
-        };
-        let pixels = match &image {
-            ImageRef::Pixels(pixels) => Some(pixels.clone()),
-            ImageRef::Test(row) => self
-                .test
-                .as_ref()
-                .filter(|d| *row < d.len())
-                .map(|d| d.image(*row).to_vec()),
-            ImageRef::Validation(position) => self.validation_image(*position),
-        };
-        let Some(pixels) = pixels else {
-            return emit(error(context, "that image is not available"), None);
-        };
-        match feature_maps(&net, architecture, &pixels, &device.device).await {
-            Ok(layers) => emit(
-                Reply::Activations {
-                    input: pixels,
-                    layers,
-                },
-                None,
-            ),
-            Err(message) => emit(error(context, message), None),
-        }
-    }
-
-    fn validation_image(&self, position: usize) -> Option<Vec<u8>> {
-        let train = self.train.as_ref()?;
-        let row = match &self.validation {
-            Some(v) => *v.rows.get(position)?,
-            None => position,
-        };
-        (row < train.len()).then(|| train.image(row).to_vec())
-    }
-
-    async fn predict_test(&self, tta: bool, emit: Emit<'_>) {
-        let context = "Predict test.csv";
-        let Some(test) = self.test.clone() else {
-            return emit(error(context, "load test.csv first"), None);
-        };
-        let (Some((net, _)), Some(device)) = (self.inference_model(), self.device.clone()) else {
-            return emit(error(context, "no model is loaded yet"), None);
-        };
-        let rows: Vec<usize> = (0..test.len()).collect();
-        let tta = tta.then(Tta::default);
-        let result = predict_probabilities(
-            &net,
-            &test,
-            &rows,
-            &device.device,
-            PREDICT_BATCH_SIZE,
-            tta.as_ref(),
-            &mut |done, total| emit(Reply::PredictProgress { done, total }, None),
-        )
-        .await;
-        match result {
-            Ok(probabilities) => {
-                let labels = argmax_rows(&probabilities);
-                let preview = (0..PREVIEW_COUNT.min(test.len()))
-                    .map(|row| DigitImage {
-                        row,
-                        label: Some(labels[row]),
-                        pixels: test.image(row).to_vec(),
-                    })
-                    .collect();
-                emit(
-                    Reply::Predictions {
-                        preview,
-                        rows: labels.len(),
-                    },
-                    Some(submission_csv(&labels).into_bytes()),
-                );
-            }
-            Err(e) => emit(error(context, e.to_string()), None),
-        }
-    }
-
-    fn send_insights(&self, gallery: usize, emit: Emit<'_>) {
-        match (&self.validation, &self.train) {
-            (Some(validation), Some(train)) => emit(
-                Reply::Insights(Box::new(insights::build(validation, train, gallery))),
-                None,
-            ),
-            _ => emit(
-                error(
-                    "Insights",
-                    "train a model (or evaluate one on train.csv) to see validation insights",
-                ),
-                None,
-            ),
-        }
-    }
-
-    fn confusion_cell(&self, truth: u8, predicted: u8, limit: usize, emit: Emit<'_>) {
-        if let (Some(validation), Some(train)) = (&self.validation, &self.train) {
-            let (images, total) = insights::cell(validation, train, truth, predicted, limit);
-            emit(
-                Reply::ConfusionCell {
-                    truth,
-                    predicted,
-                    images,
-                    total,
-                },
-                None,
-            );
-        }
-    }
-
-    /// Predict the validation split of the loaded train.csv with the current model (for a model
-    /// loaded from a file, using its own recorded split), so the insight views have data.
-    async fn evaluate_validation(&mut self, emit: Emit<'_>) {
-        let context = "Evaluate";
-        let (Some(train), Some(model), Some(device)) =
-            (self.train.clone(), self.model.as_ref(), self.device.clone())
-        else {
-            return emit(error(context, "load train.csv and a model first"), None);
-        };
-        let (fraction, seed) = model
-            .meta
-            .training
-            .as_ref()
-            .map_or((0.1, 42), |t| (t.config.validation_fraction, t.config.seed));
-        let Split { validation, .. } = train.split(fraction, seed);
-        let result = predict_probabilities(
-            &model.net,
-            &train,
-            &validation,
-            &device.device,
-            EVAL_BATCH_SIZE,
-            None,
-            &mut |_, _| {},
-        )
-        .await;
-        match result {
-            Ok(probabilities) => {
-                self.validation = Some(insights::Validation {
-                    epoch: None,
-                    rows: validation,
-                    probabilities,
-                });
-                self.send_insights(insights::DEFAULT_GALLERY, emit);
-            }
-            Err(e) => emit(error(context, e.to_string()), None),
+            Err(e) => emit(failed(Operation::SaveModel, Problem::ModelFile(e)), None),
         }
     }
 }

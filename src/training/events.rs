@@ -66,14 +66,35 @@ pub enum FinishReason {
     Completed,
     EarlyStopped,
     Cancelled,
-    /// The device failed (e.g. a lost GPU); the best weights so far are kept.
+    /// The run could not go on ([`FinishInfo::failure`] says why); the best weights so far
+    /// are kept.
     Failed,
+}
+
+/// Why a run stopped early with [`FinishReason::Failed`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum TrainFailure {
+    /// The loss became NaN or infinite (0-based epoch and batch).
+    #[error(
+        "the loss became {loss} at epoch {} batch {} (the run diverged): try a lower learning rate",
+        epoch + 1,
+        batch + 1
+    )]
+    Diverged {
+        epoch: usize,
+        batch: usize,
+        loss: f64,
+    },
+    /// Computing on or reading from the device failed (e.g. a lost GPU).
+    #[error("the compute device failed: {0}")]
+    Device(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FinishInfo {
     pub reason: FinishReason,
-    pub message: Option<String>,
+    /// Set when `reason` is [`FinishReason::Failed`].
+    pub failure: Option<TrainFailure>,
     pub epochs_run: usize,
     pub best_epoch: Option<usize>,
     pub best_val_accuracy: Option<f64>,

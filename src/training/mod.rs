@@ -9,6 +9,7 @@ pub mod config;
 pub mod events;
 #[cfg(feature = "engine")]
 pub mod optim;
+mod recipes;
 pub mod schedule;
 #[cfg(feature = "engine")]
 mod trainer;

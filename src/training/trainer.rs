@@ -194,15 +194,15 @@ impl Trainer {
         } else if self.epoch_state.batch < self.batches_per_epoch() {
             match self.train_batch().await {
                 Ok(metrics) => return Some(TrainEvent::Batch(metrics)),
-                Err(message) => self.finish(FinishReason::Failed, Some(message), started_at),
+                Err(failure) => self.finish(FinishReason::Failed, Some(failure), started_at),
             }
-        } else if let Err(message) = self.end_epoch(started_at).await {
-            self.finish(FinishReason::Failed, Some(message), started_at);
+        } else if let Err(failure) = self.end_epoch(started_at).await {
+            self.finish(FinishReason::Failed, Some(failure), started_at);
         }
         self.pending.pop_front()
     }
 
-    async fn train_batch(&mut self) -> Result<BatchMetrics, String> {
+    async fn train_batch(&mut self) -> Result<BatchMetrics, TrainFailure> {
         let state = &mut self.epoch_state;
         let rows: Vec<usize> = batches(&state.order, self.config.batch_size)
             .nth(state.batch)
@@ -237,13 +237,15 @@ impl Trainer {
             .register(correct)
             .execute_async()
             .await
-            .map_err(|e| format!("reading the batch loss from the device failed: {e:?}"))?;
+            .map_err(|e| TrainFailure::Device(format!("reading the batch loss failed: {e:?}")))?;
         let loss = scalar(&values[0])?;
         let correct = scalar(&values[1])?;
         if !loss.is_finite() {
-            return Err(format!(
-                "the loss became {loss} (diverged): try a lower learning rate"
-            ));
+            return Err(TrainFailure::Diverged {
+                epoch: self.epoch,
+                batch: self.epoch_state.batch,
+                loss,
+            });
         }
         let size = rows.len();
         let state = &mut self.epoch_state;
@@ -264,7 +266,7 @@ impl Trainer {
         Ok(metrics)
     }
 
-    async fn end_epoch(&mut self, run_started: Instant) -> Result<(), String> {
+    async fn end_epoch(&mut self, run_started: Instant) -> Result<(), TrainFailure> {
         let epoch = self.epoch;
         let state = &self.epoch_state;
         let seconds = state.started_at.elapsed().as_secs_f64();
@@ -332,7 +334,7 @@ impl Trainer {
         Ok(())
     }
 
-    async fn validate(&mut self) -> Result<Option<ValMetrics>, String> {
+    async fn validate(&mut self) -> Result<Option<ValMetrics>, TrainFailure> {
         if self.split.validation.is_empty() {
             return Ok(None);
         }
@@ -347,7 +349,7 @@ impl Trainer {
             &mut |_, _| {},
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| TrainFailure::Device(e.to_string()))?;
         let labels: Vec<u8> = self
             .split
             .validation
@@ -363,14 +365,14 @@ impl Trainer {
     }
 
     /// Restore the best weights (Keras' `restore_best_weights`) and queue the final event.
-    fn finish(&mut self, reason: FinishReason, message: Option<String>, started_at: Instant) {
+    fn finish(&mut self, reason: FinishReason, failure: Option<TrainFailure>, started_at: Instant) {
         if let Some(best) = &self.best_model {
             self.model = best.clone().fork(&self.device.clone().autodiff()).train();
         }
         self.finished = true;
         self.pending.push_back(TrainEvent::Finished(FinishInfo {
             reason,
-            message,
+            failure,
             epochs_run: self.epoch,
             best_epoch: self.best.epoch,
             best_val_accuracy: self.best_metrics.map(|m| m.accuracy),
@@ -393,8 +395,8 @@ impl EpochState {
     }
 }
 
-fn scalar(data: &TensorData) -> Result<f64, String> {
+fn scalar(data: &TensorData) -> Result<f64, TrainFailure> {
     data.iter::<f64>()
         .next()
-        .ok_or_else(|| "the device returned an empty result".to_string())
+        .ok_or_else(|| TrainFailure::Device("the device returned an empty result".into()))
 }

@@ -26,18 +26,20 @@ test("without WebGPU the app falls back to the CPU, says why, and trains", async
 
   await loadCsv(page, "train", csvSlice("train", 600));
   await waitForRows(page, "train", 600);
-  await startTraining(page, { preset: "small", epochs: 4, batch: 32 });
+  await startTraining(page, { preset: "small", epochs: 6, batch: 32 });
 
-  // Memory after each epoch: the worker's wasm memory must not grow epoch after epoch.
+  // Memory after each epoch: the worker's wasm memory must not grow epoch after epoch. The
+  // allocator grows the heap a step or two while the run settles (by epoch 3 at most, measured
+  // over 10 epochs), so the last three epochs must be flat.
   const memory = [];
-  for (let epoch = 1; epoch <= 4; epoch++) {
+  for (let epoch = 1; epoch <= 6; epoch++) {
     await page.waitForSelector(`[data-testid="epoch-table"] tbody tr:nth-child(${epoch})`, { timeout: 600_000 });
     memory.push(Number(await page.getAttribute('[data-testid="worker-memory"]', "data-bytes")));
   }
   const rows = await waitForTraining(page);
-  assert.equal(rows.length, 4);
-  console.log(`worker wasm memory after epochs 1-4 (MB): ${memory.map((b) => (b / 2 ** 20).toFixed(1)).join(", ")}`);
+  assert.equal(rows.length, 6);
+  console.log(`worker wasm memory after epochs 1-6 (MB): ${memory.map((b) => (b / 2 ** 20).toFixed(1)).join(", ")}`);
   assert.ok(memory.every((b) => b > 0));
-  assert.ok(memory[3] <= memory[1], `memory grew from ${memory[1]} to ${memory[3]} bytes`);
+  assert.ok(memory[5] <= memory[2], `memory grew from ${memory[2]} to ${memory[5]} bytes`);
   assert.deepEqual(problems, []);
 });

@@ -5,7 +5,9 @@ use crate::common;
 
 use digit_lab::augment::AugmentConfig;
 use digit_lab::model::Preset;
-use digit_lab::protocol::{Command, DataRole, ImageRef, ModelSource, Reply};
+use digit_lab::protocol::{
+    Command, DataRole, Failure, ImageRef, ModelSource, Operation, Prerequisite, Problem, Reply,
+};
 use digit_lab::session::Session;
 use digit_lab::training::events::TrainEvent;
 
@@ -94,11 +96,14 @@ fn load_train_inspect_predict_like_the_page_does() {
         Some(bad),
     );
     match &replies.last().unwrap().0 {
-        Reply::DataError { error, .. } => {
+        Reply::Error(Failure {
+            operation: Operation::LoadData(DataRole::Train),
+            problem: Problem::Csv(error),
+        }) => {
             assert_eq!(error.file, "broken.csv");
             assert_eq!(error.line, Some(5));
         }
-        other => panic!("expected DataError, got {other:?}"),
+        other => panic!("expected a CSV failure, got {other:?}"),
     }
     let samples = driver.send(
         Command::Samples {
@@ -309,16 +314,26 @@ fn commands_that_cannot_run_say_why() {
         },
         None,
     );
-    assert!(matches!(&replies[0].0, Reply::Error { message, .. } if message.contains("train.csv")));
+    let needs = |operation, prerequisite| Reply::Error(Failure::needs(operation, prerequisite));
+    assert_eq!(
+        replies[0].0,
+        needs(Operation::Train, Prerequisite::TrainData)
+    );
     let replies = driver.send(Command::PredictTest { tta: false }, None);
-    assert!(matches!(&replies[0].0, Reply::Error { message, .. } if message.contains("test.csv")));
+    assert_eq!(
+        replies[0].0,
+        needs(Operation::PredictTest, Prerequisite::TestData)
+    );
     let replies = driver.send(
         Command::Classify {
             pixels: vec![0; 784],
         },
         None,
     );
-    assert!(matches!(&replies[0].0, Reply::Error { message, .. } if message.contains("model")));
+    assert_eq!(
+        replies[0].0,
+        needs(Operation::Classify, Prerequisite::Model)
+    );
     let replies = driver.send(
         Command::LoadModel {
             file_name: "junk.bpk".into(),
@@ -326,5 +341,11 @@ fn commands_that_cannot_run_say_why() {
         },
         Some(b"not a model".to_vec()),
     );
-    assert!(matches!(&replies[0].0, Reply::Error { message, .. } if message.contains("junk.bpk")));
+    match &replies[0].0 {
+        Reply::Error(Failure {
+            operation: Operation::LoadModel,
+            problem: Problem::ModelFile(error),
+        }) => assert!(error.to_string().contains("junk.bpk"), "{error}"),
+        other => panic!("expected a model-file failure, got {other:?}"),
+    }
 }

@@ -4,11 +4,12 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use digit_lab::protocol::{Command, DataRole, DataSummary};
+use digit_lab::protocol::{Command, DataRole, DataSummary, DigitImage};
 use leptos::prelude::*;
 
 use crate::charts::draw_bars;
-use crate::state::{AppState, LoadStage};
+use crate::logic::data::LoadStage;
+use crate::state::AppState;
 use crate::train_panel::TrainSettings;
 use crate::widgets::{DigitGrid, FileDrop, LiveCanvas, ProgressBar, load_csv_file};
 use crate::worker;
@@ -22,9 +23,13 @@ pub fn DataPanel() -> impl IntoView {
     let settings = expect_context::<TrainSettings>();
     let sample_seed = RwSignal::new(1u64);
 
+    // Memos, so that the replies these effects ask for (which change the data state) do not
+    // run them again.
+    let train = Memo::new(move |_| state.data.with(|d| d.train.clone()));
+    let has_device = Memo::new(move |_| state.connection.with(|c| c.device.is_some()));
     // New train data or a new seed: fetch a fresh sample grid.
     Effect::new(move |_| {
-        if state.train_data.with(Option::is_some) {
+        if train.with(Option::is_some) {
             worker::send(Command::Samples {
                 role: DataRole::Train,
                 count: SAMPLE_COUNT,
@@ -43,9 +48,8 @@ pub fn DataPanel() -> impl IntoView {
         ] {
             field.track();
         }
-        let loaded = state.train_data.with(Option::is_some);
-        let device = state.device.with(Option::is_some);
-        if let (true, true, Ok(config)) = (loaded, device, settings.augmentation()) {
+        let loaded = train.with(Option::is_some);
+        if let (true, true, Ok(config)) = (loaded, has_device.get(), settings.augmentation()) {
             worker::send(Command::AugmentPreview {
                 config,
                 count: PREVIEW_COUNT,
@@ -54,13 +58,9 @@ pub fn DataPanel() -> impl IntoView {
         }
     });
 
-    let counts_track =
-        Signal::derive(move || state.train_data.with(|d| d.as_ref().map_or(0, |d| d.rows)));
+    let counts_track = Signal::derive(move || train.with(|d| d.as_ref().map_or(0, |d| d.rows)));
     let draw_counts = Arc::new(move |canvas: &web_sys::HtmlCanvasElement| {
-        if let Some(counts) = state
-            .train_data
-            .with_untracked(|d| d.as_ref().and_then(|d| d.label_counts))
-        {
+        if let Some(counts) = train.with_untracked(|d| d.as_ref().and_then(|d| d.label_counts)) {
             let values: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
             let _ = draw_bars(canvas, &values, None, |v| format!("{v:.0}"));
         }
@@ -74,39 +74,66 @@ pub fn DataPanel() -> impl IntoView {
             </div>
             <DataError />
             <div data-testid="data-summary" class="summary">
-                {move || state.train_data.get().map(|d| view! { <Summary summary=d /> })}
-                {move || state.test_data.get().map(|d| view! { <Summary summary=d /> })}
-                {move || (state.train_data.with(Option::is_none) && state.test_data.with(Option::is_none))
-                    .then(|| view! { <p class="hint">"No data yet. Load Kaggle's Digit Recognizer train.csv (and test.csv) — plain or .gz. Nothing leaves this tab."</p> })}
+                {move || train.get().map(|d| view! { <Summary summary=d /> })}
+                {move || state.data.with(|d| d.test.clone()).map(|d| view! { <Summary summary=d /> })}
+                {move || state.data.with(|d| d.is_empty()).then(|| view! {
+                    <p class="hint">
+                        "No data yet. Load Kaggle's Digit Recognizer train.csv (and test.csv) — "
+                        "plain or .gz. Nothing leaves this tab."
+                    </p>
+                })}
             </div>
-            <Show when=move || state.train_data.with(Option::is_some)>
+            <Show when=move || train.with(Option::is_some)>
                 <div class="columns">
                     <div>
                         <h3>"Label counts"</h3>
-                        <LiveCanvas draw=draw_counts.clone() track=counts_track testid="label-chart" class="chart small" />
+                        <LiveCanvas draw=draw_counts.clone() track=counts_track testid="label-chart"
+                            class="chart small" />
                     </div>
                     <div>
                         <h3>
                             "Sample digits "
-                            <button data-testid="resample-button" on:click=move |_| sample_seed.update(|s| *s += 1)>"Re-sample"</button>
+                            <button data-testid="resample-button"
+                                on:click=move |_| sample_seed.update(|s| *s += 1)>
+                                "Re-sample"
+                            </button>
                         </h3>
-                        <DigitGrid images=state.samples testid="sample-grid"
+                        <DigitGrid images=Signal::derive(move || state.data.with(|d| d.samples.clone()))
+                            testid="sample-grid"
                             caption=|d| d.label.map_or(String::new(), |l| format!("label {l}"))  />
                     </div>
                 </div>
                 <h3>"Augmentation preview (current settings on the Train tab)"</h3>
                 <div class="augment" data-testid="augment-preview">
-                    <DigitGrid images=Signal::derive(move || state.augment_preview.with(|p| p.as_ref().map(|p| p.0.clone()).unwrap_or_default()))
+                    <DigitGrid images=preview_images(state, |p| &p.0)
                         testid="augment-originals" caption=|_| "original".into() />
-                    <DigitGrid images=Signal::derive(move || state.augment_preview.with(|p| p.as_ref().map(|p| p.1.clone()).unwrap_or_default()))
+                    <DigitGrid images=preview_images(state, |p| &p.1)
                         testid="augment-augmented" caption=|_| "augmented".into() />
                 </div>
             </Show>
             <p class="credit">
-                "MNIST digits by Yann LeCun, Corinna Cortes and Christopher Burges (CC BY-SA 3.0), in Kaggle's Digit Recognizer format."
+                "MNIST digits by Yann LeCun, Corinna Cortes and Christopher Burges (CC BY-SA 3.0), "
+                "in Kaggle's Digit Recognizer format."
             </p>
         </section>
     }
+}
+
+type Preview = (Vec<DigitImage>, Vec<DigitImage>);
+
+/// One side of the augmentation preview.
+fn preview_images(
+    state: AppState,
+    side: fn(&Preview) -> &Vec<DigitImage>,
+) -> Signal<Vec<DigitImage>> {
+    Signal::derive(move || {
+        state.data.with(|d| {
+            d.augment_preview
+                .as_ref()
+                .map(|p| side(p).clone())
+                .unwrap_or_default()
+        })
+    })
 }
 
 #[component]
@@ -116,7 +143,7 @@ fn Loader(role: DataRole) -> impl IntoView {
         DataRole::Train => ("Load train.csv", "train-file", ".csv,.gz,text/csv"),
         DataRole::Test => ("Load test.csv", "test-file", ".csv,.gz,text/csv"),
     };
-    let progress = state.load_progress(role);
+    let progress = Memo::new(move |_| state.data.with(|d| d.load(role)));
     let on_file = Rc::new(move |file: web_sys::File| load_csv_file(state, role, file));
     let fraction = Signal::derive(move || progress.get().map_or(0.0, |p| p.fraction));
     let text = Signal::derive(move || {
@@ -170,13 +197,12 @@ fn Summary(summary: DataSummary) -> impl IntoView {
 fn DataError() -> impl IntoView {
     let state = expect_context::<AppState>();
     view! {
-        <Show when=move || state.data_error.with(Option::is_some)>
+        <Show when=move || state.data.with(|d| d.error.is_some())>
             <div class="error" data-testid="data-error" role="alert">
-                {move || state.data_error.get().map(|(role, e)| {
-                    let kept = match role {
-                        DataRole::Train => state.train_data.with(|d| d.as_ref().map(|d| d.file_name.clone())),
-                        DataRole::Test => state.test_data.with(|d| d.as_ref().map(|d| d.file_name.clone())),
-                    };
+                {move || state.data.with(|d| d.error.clone()).map(|(role, e)| {
+                    let kept = state
+                        .data
+                        .with(|d| d.summary(role).map(|s| s.file_name.clone()));
                     view! {
                         <p><strong>"Could not load this file. "</strong>{e.to_string()}</p>
                         <p class="hint">{kept.map_or_else(

@@ -44,14 +44,14 @@ pub fn DrawPanel() -> impl IntoView {
         match ink_coverage(&canvas).and_then(|(ink, w, h)| preprocess_drawing(&ink, w, h)) {
             Some(image) => {
                 preview.set(image.to_vec());
-                state.classify_sent_ms.set(now_ms());
+                state.predict.update(|p| p.classify_sent(now_ms()));
                 worker::send(Command::Classify {
                     pixels: image.to_vec(),
                 });
             }
             None => {
                 preview.set(Vec::new());
-                state.classification.set(None);
+                state.predict.update(|p| p.clear_classification());
             }
         }
     });
@@ -153,16 +153,17 @@ pub fn DrawPanel() -> impl IntoView {
         }
     };
 
+    let classification = Memo::new(move |_| state.predict.with(|p| p.classification.clone()));
     let probabilities_track = Signal::derive(move || {
-        state.classification.with(|c| {
+        classification.with(|c| {
             c.as_ref()
                 .map_or(0, |c| (c.latency_ms * 1000.0) as usize + 1)
         })
     });
     let draw_probabilities = Arc::new(move |canvas: &HtmlCanvasElement| {
-        if let Some(c) = state.classification.get_untracked() {
+        if let Some(c) = classification.get_untracked() {
             let values: Vec<f64> = c.probabilities.iter().map(|&p| p as f64).collect();
-            let _ = draw_bars(canvas, &values, top_class(&c.probabilities), |v| {
+            let _ = draw_bars(canvas, &values, c.top_class(), |v| {
                 format!("{:.0}%", v * 100.0)
             });
         }
@@ -191,7 +192,10 @@ pub fn DrawPanel() -> impl IntoView {
                         on:pointercancel=on_up></canvas>
                     <div class="buttons">
                         <button data-testid="draw-clear" on:click=clear>"Clear"</button>
-                        <button data-testid="draw-undo" on:click=undo disabled=move || stroke_count.get() == 0>"Undo"</button>
+                        <button data-testid="draw-undo" on:click=undo
+                            disabled=move || stroke_count.get() == 0>
+                            "Undo"
+                        </button>
                         <button data-testid="draw-activations" disabled=move || preview.with(Vec::is_empty)
                             on:click=move |_| target.set(Some(ImageRef::Pixels(preview.get_untracked())))>
                             "Show activations (Insights tab)"
@@ -202,7 +206,8 @@ pub fn DrawPanel() -> impl IntoView {
                 <div class="draw-result">
                     <div class="draw-preview-box">
                         <span class="subtle">"What the model sees (28×28)"</span>
-                        <div data-testid="draw-preview" data-empty=move || preview.with(Vec::is_empty).to_string()>
+                        <div data-testid="draw-preview"
+                            data-empty=move || preview.with(Vec::is_empty).to_string()>
                             <Digit pixels=Signal::derive(move || {
                                 let p = preview.get();
                                 if p.is_empty() { vec![0; 784] } else { p }
@@ -210,27 +215,30 @@ pub fn DrawPanel() -> impl IntoView {
                         </div>
                     </div>
                     <div class="prediction" data-testid="draw-prediction"
-                        data-class=move || state.classification.with(|c| c.as_ref().and_then(|c| top_class(&c.probabilities)).map(|c| c.to_string()).unwrap_or_default())
-                        data-latency-ms=move || state.classification.with(|c| c.as_ref().map(|c| format!("{:.1}", c.latency_ms)).unwrap_or_default())>
-                        {move || state.classification.with(|c| match c.as_ref().and_then(|c| top_class(&c.probabilities).map(|k| (k, c))) {
+                        data-class=move || classification.with(|c| {
+                            c.as_ref().and_then(|c| c.top_class()).map(|c| c.to_string()).unwrap_or_default()
+                        })
+                        data-latency-ms=move || classification.with(|c| {
+                            c.as_ref().map(|c| format!("{:.1}", c.latency_ms)).unwrap_or_default()
+                        })>
+                        {move || classification.with(|c| match c.as_ref().and_then(|c| c.top_class().map(|k| (k, c))) {
                             Some((class, c)) => view! {
                                 <span class="big">{class}</span>
-                                <span class="subtle">{format!("{:.1}% · {:.1} ms", c.probabilities[class] * 100.0, c.latency_ms)}</span>
+                                <span class="subtle">
+                                    {format!("{:.1}% · {:.1} ms", c.probabilities[class] * 100.0, c.latency_ms)}
+                                </span>
                             }.into_any(),
                             None => view! { <span class="big muted">"?"</span> }.into_any(),
                         })}
                     </div>
                     <div data-testid="draw-probabilities">
-                        <LiveCanvas draw=draw_probabilities track=probabilities_track testid="draw-probabilities-chart" class="chart small" />
+                        <LiveCanvas draw=draw_probabilities track=probabilities_track
+                            testid="draw-probabilities-chart" class="chart small" />
                     </div>
                 </div>
             </div>
         </section>
     }
-}
-
-fn top_class(probabilities: &[f32]) -> Option<usize> {
-    (0..probabilities.len()).max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]))
 }
 
 /// The drawing canvas' context, created for frequent `getImageData` (the ink is read back on

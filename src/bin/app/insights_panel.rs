@@ -24,24 +24,21 @@ pub fn InsightsPanel() -> impl IntoView {
 
     // A model and labelled data but no validation predictions yet (e.g. a model loaded from a
     // file or restored from storage): evaluate it so the views have something to show.
+    // (Memos throughout: the replies these effects ask for change the same feature states.)
+    let model_version = Memo::new(move |_| state.model.with(|m| m.version));
+    let has_train = Memo::new(move |_| state.data.with(|d| d.train.is_some()));
+    let training = Memo::new(move |_| state.run.with(|r| r.is_busy()));
     Effect::new(move |_| {
-        let ready = state.model.with(Option::is_some) && state.train_data.with(Option::is_some);
-        let training = state.training.with(|t| {
-            matches!(
-                t.status,
-                crate::state::RunStatus::Starting
-                    | crate::state::RunStatus::Running
-                    | crate::state::RunStatus::Paused
-            )
-        });
-        if ready && !training && state.insights.with_untracked(Option::is_none) {
+        let ready = model_version.get() > 0 && has_train.get();
+        let no_insights = state.insights.with_untracked(|i| i.insights.is_none());
+        if ready && !training.get() && no_insights {
             worker::send(Command::EvaluateValidation);
         }
     });
     // Refresh the activation grids whenever the image or the weights change (each epoch).
+    let insights_version = Memo::new(move |_| state.insights.with(|i| i.insights_version));
     Effect::new(move |_| {
-        let epoch = state.insights.with(|i| i.as_ref().map(|i| i.epoch));
-        let _ = (epoch, state.model.with(|m| m.is_some()));
+        let _ = (insights_version.get(), model_version.get());
         if let Some(image) = target.get() {
             worker::send(Command::Activations { image });
         }
@@ -49,9 +46,9 @@ pub fn InsightsPanel() -> impl IntoView {
 
     view! {
         <section class="panel insights-panel">
-            <Show when=move || state.insights.with(Option::is_some)
+            <Show when=move || state.insights.with(|s| s.insights.is_some())
                 fallback=|| view! { <p class="hint">"Train a model, or load train.csv with a model, to see how it does on the validation split."</p> }>
-                <p class="subtle">{move || state.insights.with(|i| i.as_ref().map(|i| format!(
+                <p class="subtle">{move || state.insights.with(|s| s.insights.as_ref().map(|i| format!(
                     "{} validation digits{}",
                     i.validation_rows,
                     i.epoch.map_or(String::new(), |e| format!(", after epoch {}", e + 1))
@@ -72,10 +69,10 @@ pub fn InsightsPanel() -> impl IntoView {
                             }
                         } />
                 </h3>
-                <Gallery items=Signal::derive(move || state.insights.with(|i| i.as_ref().map(|i| i.errors.clone()).unwrap_or_default()))
+                <Gallery items=Signal::derive(move || state.insights.with(|s| s.insights.as_ref().map(|i| i.errors.clone()).unwrap_or_default()))
                     testid="top-errors" />
                 <h3>"Most confident correct predictions"</h3>
-                <Gallery items=Signal::derive(move || state.insights.with(|i| i.as_ref().map(|i| i.correct.clone()).unwrap_or_default()))
+                <Gallery items=Signal::derive(move || state.insights.with(|s| s.insights.as_ref().map(|i| i.correct.clone()).unwrap_or_default()))
                     testid="top-correct" />
             </Show>
             <ActivationsView />
@@ -103,7 +100,7 @@ fn ConfusionMatrixView() -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    {move || state.insights.with(|i| i.as_ref().map(|i| {
+                    {move || state.insights.with(|s| s.insights.as_ref().map(|i| {
                         let fractions = i.confusion.normalized_rows();
                         let max = i.confusion.counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
                         i.confusion.counts.iter().enumerate().map(|(truth, row)| view! {
@@ -153,7 +150,7 @@ fn ReportView() -> impl IntoView {
             <table data-testid="class-report">
                 <thead><tr><th></th><th>"precision"</th><th>"recall"</th><th>"f1-score"</th><th>"support"</th></tr></thead>
                 <tbody>
-                    {move || state.insights.with(|i| i.as_ref().map(|i| {
+                    {move || state.insights.with(|s| s.insights.as_ref().map(|i| {
                         let r = &i.report;
                         let mut rows: Vec<AnyView> = r.classes.iter().enumerate()
                             .map(|(c, s)| row(c.to_string(), *s).into_any()).collect();
@@ -177,12 +174,12 @@ fn CellView() -> impl IntoView {
     let state = expect_context::<AppState>();
     let target = expect_context::<ActivationTarget>().0;
     view! {
-        <Show when=move || state.cell.with(Option::is_some)>
+        <Show when=move || state.insights.with(|s| s.cell.is_some())>
             <div class="cell-digits" data-testid="confusion-cell">
-                {move || state.cell.get().map(|cell| view! {
+                {move || state.insights.with(|s| s.cell.clone()).map(|cell| view! {
                     <h4>{format!("True {}, predicted {}: {} digit{}", cell.truth, cell.predicted, cell.total,
                         if cell.total == 1 { "" } else { "s" })}
-                        <button on:click=move |_| state.cell.set(None)>"close"</button>
+                        <button on:click=move |_| state.insights.update(|s| s.close_cell())>"close"</button>
                     </h4>
                     <div class="digit-grid">
                         {cell.images.into_iter().map(|d| {
@@ -245,12 +242,12 @@ fn ActivationsView() -> impl IntoView {
                     <input type="number" min="0" class="tiny" data-testid="activation-test-index"
                         prop:value=move || test_row.get()
                         on:input=move |ev| test_row.set(event_target_value(&ev)) /></label>
-                <button data-testid="activation-test" disabled=move || state.test_data.with(Option::is_none)
+                <button data-testid="activation-test" disabled=move || state.data.with(|d| d.test.is_none())
                     on:click=move |_| {
                         if let Ok(i) = test_row.get_untracked().parse() { target.set(Some(ImageRef::Test(i))) }
                     }>"Show test digit"</button>
             </div>
-            {move || state.activations.get().map(|a| view! {
+            {move || state.insights.with(|s| s.activations.clone()).map(|a| view! {
                 <div class="activation-input">
                     <Digit pixels=a.input.clone() size=84 palette=Palette::Viridis />
                     <span class="subtle">"input"</span>

@@ -96,25 +96,28 @@ pub fn App() -> impl IntoView {
     let adapter = RwSignal::new(None::<String>);
 
     worker::spawn(state);
+    // Memos: the connection also changes with each epoch's memory reading, which must not
+    // re-run these effects.
+    let ready = Memo::new(move |_| state.connection.with(|c| c.ready));
     Effect::new(move |_| {
-        if state.worker_ready.get() {
-            let force_cpu = cpu_requested() || state.force_cpu.get_untracked();
+        if ready.get() {
+            let force_cpu = cpu_requested() || state.connection.with_untracked(|c| c.force_cpu);
             worker::send(Command::Init { force_cpu });
         }
     });
     // Once a worker's device is ready: the model from an earlier visit (or the last checkpoint),
     // else the bundled one; a replacement worker also gets the files loaded before.
     let served_generation = std::cell::Cell::new(None);
+    let device_of_generation = Memo::new(move |_| {
+        state
+            .connection
+            .with(|c| (c.generation, c.device.is_some()))
+    });
     Effect::new(move |_| {
-        let generation = state.worker_generation.get();
-        if state.device.with(Option::is_some)
-            && served_generation.replace(Some(generation)) != Some(generation)
-        {
+        let (generation, has_device) = device_of_generation.get();
+        if has_device && served_generation.replace(Some(generation)) != Some(generation) {
             leptos::task::spawn_local(load_startup_model(state));
-            if state
-                .device
-                .with_untracked(|d| d.as_ref().is_some_and(|d| d.kind == DeviceKind::Gpu))
-            {
+            if state.connection.with_untracked(|c| c.on_gpu()) {
                 leptos::task::spawn_local(async move { adapter.set(webgpu_adapter().await) });
             }
             if generation > 0 {
@@ -131,26 +134,30 @@ pub fn App() -> impl IntoView {
         <header>
             <h1>"Digit Lab"</h1>
             <div class="device" data-testid="device-info"
-                data-kind=move || state.device.with(|d| match d.as_ref().map(|d| d.kind) {
+                data-kind=move || state.connection.with(|c| match c.device.as_ref().map(|d| d.kind) {
                     Some(DeviceKind::Gpu) => "gpu",
                     Some(DeviceKind::Cpu) => "cpu",
                     None => "",
                 })>
-                {move || match state.device.get() {
+                {move || match state.connection.with(|c| c.device.clone()) {
                     None => "starting the compute device…".to_string(),
                     Some(d) => match (d.kind, d.fallback_reason) {
                         (DeviceKind::Gpu, _) => format!(
                             "GPU (WebGPU) — {}",
                             adapter.get().unwrap_or(d.description)
                         ),
-                        (DeviceKind::Cpu, Some(why)) => format!("CPU (WebAssembly) — WebGPU unavailable: {why}"),
+                        (DeviceKind::Cpu, Some(why)) => {
+                            format!("CPU (WebAssembly) — WebGPU unavailable: {why}")
+                        }
                         (DeviceKind::Cpu, None) => "CPU (WebAssembly)".to_string(),
                     },
                 }}
             </div>
             <div class="model-source" data-testid="model-source"
-                data-source=move || state.model.with(|m| m.as_ref().map(|m| format!("{:?}", m.source)).unwrap_or_default())>
-                {move || state.model.with(|m| m.as_ref().map_or_else(
+                data-source=move || state.model.with(|m| {
+                    m.current.as_ref().map(|m| format!("{:?}", m.source)).unwrap_or_default()
+                })>
+                {move || state.model.with(|m| m.current.as_ref().map_or_else(
                     || "no model yet".to_string(),
                     |m| format!("model: {} ({})",
                         m.meta.preset.map_or("custom".to_string(), |p| p.id().to_string()),
@@ -167,12 +174,24 @@ pub fn App() -> impl IntoView {
         </nav>
         <ErrorBanner />
         <main>
-            <div class="tab" data-tab="data" class:hidden=move || tab.get() != Tab::Data><DataPanel /></div>
-            <div class="tab" data-tab="train" class:hidden=move || tab.get() != Tab::Train><TrainPanel /></div>
-            <div class="tab" data-tab="insights" class:hidden=move || tab.get() != Tab::Insights><InsightsPanel /></div>
-            <div class="tab" data-tab="draw" class:hidden=move || tab.get() != Tab::Draw><DrawPanel /></div>
-            <div class="tab" data-tab="predict" class:hidden=move || tab.get() != Tab::Predict><PredictPanel /></div>
-            <div class="tab" data-tab="model" class:hidden=move || tab.get() != Tab::Model><ModelPanel /></div>
+            <div class="tab" data-tab="data" class:hidden=move || tab.get() != Tab::Data>
+                <DataPanel />
+            </div>
+            <div class="tab" data-tab="train" class:hidden=move || tab.get() != Tab::Train>
+                <TrainPanel />
+            </div>
+            <div class="tab" data-tab="insights" class:hidden=move || tab.get() != Tab::Insights>
+                <InsightsPanel />
+            </div>
+            <div class="tab" data-tab="draw" class:hidden=move || tab.get() != Tab::Draw>
+                <DrawPanel />
+            </div>
+            <div class="tab" data-tab="predict" class:hidden=move || tab.get() != Tab::Predict>
+                <PredictPanel />
+            </div>
+            <div class="tab" data-tab="model" class:hidden=move || tab.get() != Tab::Model>
+                <ModelPanel />
+            </div>
         </main>
     }
 }
@@ -181,10 +200,12 @@ pub fn App() -> impl IntoView {
 fn ErrorBanner() -> impl IntoView {
     let state = expect_context::<AppState>();
     view! {
-        <Show when=move || state.error.with(Option::is_some)>
+        <Show when=move || state.notice.with(|n| n.latest.is_some())>
             <div class="banner error" role="alert" data-testid="app-error">
-                {move || state.error.get().map(|(context, message)| format!("{context}: {message}"))}
-                <button on:click=move |_| state.error.set(None) aria-label="dismiss">"×"</button>
+                {move || state.notice.with(|n| n.latest.as_ref().map(ToString::to_string))}
+                <button on:click=move |_| state.notice.update(|n| n.dismiss()) aria-label="dismiss">
+                    "×"
+                </button>
             </div>
         </Show>
     }

@@ -1,13 +1,21 @@
 //! The browser page (Leptos, client-side rendered). It only sends commands to the worker and
 //! renders what comes back; the work itself is `digit_lab::session`, run by the worker.
 
-// Every module is browser-only; on native targets the binary is the stub `main` below.
+// The page's state and its logic: plain Rust, unit-tested natively (`cargo test`), where only
+// those tests use it.
+#[cfg(any(target_arch = "wasm32", test))]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod logic;
+
+// Everything else is browser-only; on native targets the binary is the stub `main` below.
 #[cfg(target_arch = "wasm32")]
 mod charts;
 #[cfg(target_arch = "wasm32")]
 mod data_panel;
 #[cfg(target_arch = "wasm32")]
 mod draw_panel;
+#[cfg(target_arch = "wasm32")]
+mod effects;
 #[cfg(target_arch = "wasm32")]
 mod images;
 #[cfg(target_arch = "wasm32")]

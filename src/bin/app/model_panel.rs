@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use digit_lab::protocol::{Command, ModelSource};
+use digit_lab::protocol::{Command, Failure, ModelSource, Operation, Problem};
 use js_sys::Uint8Array;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -39,12 +39,13 @@ pub async fn load_bundled_model(state: AppState) {
             },
             Some(bytes),
         ),
-        Err(e) => state.error.set(Some((
-            "Bundled model".into(),
-            format!(
-                "could not fetch {BUNDLED_MODEL_URL} ({e}); train a model or load one from a file"
-            ),
-        ))),
+        Err(e) => state.report(Failure::new(
+            Operation::LoadModel,
+            Problem::Browser(format!(
+                "could not fetch the bundled model {BUNDLED_MODEL_URL} ({e}); train a model or \
+                 load one from a file"
+            )),
+        )),
     }
 }
 
@@ -78,19 +79,18 @@ pub fn ModelPanel() -> impl IntoView {
                     },
                     Some(Uint8Array::new(&buffer)),
                 ),
-                Err(_) => state.error.set(Some((
-                    "Load model".into(),
-                    format!("could not read {name}"),
-                ))),
+                Err(_) => state.report(Failure::new(
+                    Operation::LoadModel,
+                    Problem::Browser(format!("could not read {name}; try choosing it again")),
+                )),
             }
         });
     });
     let download = move |_| match storage::latest_model() {
         Some((name, bytes)) => {
             if let Err(e) = storage::download(&name, &bytes, "application/octet-stream") {
-                state
-                    .error
-                    .set(Some(("Download model".into(), format!("{e:?}"))));
+                let problem = Problem::Browser(format!("{e:?}"));
+                state.report(Failure::new(Operation::Download, problem));
             }
         }
         None => worker::send(Command::ExportModel),
@@ -105,12 +105,12 @@ pub fn ModelPanel() -> impl IntoView {
         <section class="panel model-panel">
             <div class="buttons">
                 <FileDrop label="Load a model file (.bpk)" accept=".bpk" testid="model-file" on_file=on_file />
-                <button data-testid="model-download" on:click=download disabled=move || state.model.with(Option::is_none)>
+                <button data-testid="model-download" on:click=download disabled=move || state.model.with(|m| m.current.is_none())>
                     "Download model"
                 </button>
                 <button data-testid="model-bundled" on:click=reset>"Use the bundled model"</button>
             </div>
-            {move || state.model.get().map(|m| {
+            {move || state.model.with(|m| m.current.clone()).map(|m| {
                 let training = m.meta.training.clone();
                 view! {
                     <p>{format!("{} parameters", m.parameters)}

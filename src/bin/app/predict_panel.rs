@@ -1,6 +1,6 @@
 //! Label test.csv with the current model and download Kaggle's submission.csv.
 
-use digit_lab::protocol::Command;
+use digit_lab::protocol::{Command, Failure, Operation, Problem};
 use leptos::prelude::*;
 
 use crate::state::AppState;
@@ -12,9 +12,12 @@ use crate::worker;
 pub fn PredictPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let tta = RwSignal::new(false);
-    let no_test = move || state.test_data.with(Option::is_none);
-    let no_model = move || state.model.with(Option::is_none);
-    let running = move || state.predict_progress.with(Option::is_some);
+    let no_test = move || state.data.with(|d| d.test.is_none());
+    let no_model = move || state.model.with(|m| m.current.is_none());
+    // Memos: the drawing's classification shares this state and changes on every stroke.
+    let predictions = Memo::new(move |_| state.predict.with(|p| p.predictions.clone()));
+    let progress = Memo::new(move |_| state.predict.with(|p| p.progress));
+    let running = move || progress.with(Option::is_some);
     let why_disabled = move || {
         if no_test() {
             "Load test.csv on the Data tab first."
@@ -25,37 +28,31 @@ pub fn PredictPanel() -> impl IntoView {
         }
     };
     let predict = move |_| {
-        state.predictions.set(None);
-        state.predict_progress.set(Some((
-            0,
-            state
-                .test_data
-                .with_untracked(|d| d.as_ref().map_or(0, |d| d.rows)),
-        )));
+        let rows = state
+            .data
+            .with_untracked(|d| d.test.as_ref().map_or(0, |d| d.rows));
+        state.predict.update(|p| p.prediction_started(rows));
         worker::send(Command::PredictTest {
             tta: tta.get_untracked(),
         });
     };
     let save = move |_| {
-        if let Some(p) = state.predictions.get_untracked()
+        if let Some(p) = state.predict.with_untracked(|p| p.predictions.clone())
             && let Err(e) = download("submission.csv", p.csv.as_bytes(), "text/csv")
         {
-            state.error.set(Some(("Download".into(), format!("{e:?}"))));
+            let problem = Problem::Browser(format!("{e:?}"));
+            state.report(Failure::new(Operation::Download, problem));
         }
     };
     let fraction = Signal::derive(move || {
-        state
-            .predict_progress
+        progress
             .get()
             .map_or(0.0, |(done, total)| done as f64 / total.max(1) as f64)
     });
     let label = Signal::derive(move || {
-        state
-            .predict_progress
-            .get()
-            .map_or(String::new(), |(done, total)| {
-                format!("{done} / {total} digits")
-            })
+        progress.get().map_or(String::new(), |(done, total)| {
+            format!("{done} / {total} digits")
+        })
     });
     view! {
         <section class="panel predict-panel">
@@ -65,12 +62,13 @@ pub fn PredictPanel() -> impl IntoView {
                     "Predict test.csv"
                 </button>
                 <label class="check inline">
-                    <input type="checkbox" data-testid="tta-toggle" on:change=move |ev| tta.set(event_target_checked(&ev)) />
+                    <input type="checkbox" data-testid="tta-toggle"
+                        on:change=move |ev| tta.set(event_target_checked(&ev)) />
                     "test-time augmentation (5 views per digit)"
                 </label>
                 <button data-testid="download-submission" on:click=save
-                    disabled=move || state.predictions.with(Option::is_none)
-                    title=move || if state.predictions.with(Option::is_none) {
+                    disabled=move || predictions.with(Option::is_none)
+                    title=move || if predictions.with(Option::is_none) {
                         if no_test() { "Load test.csv and predict it first." } else { "Predict test.csv first." }
                     } else { "" }>
                     "Download submission.csv"
@@ -79,14 +77,18 @@ pub fn PredictPanel() -> impl IntoView {
             <p class="hint" data-testid="predict-hint">{move || {
                 let why = why_disabled();
                 if !why.is_empty() { why.to_string() }
-                else if state.predictions.with(Option::is_none) { "Press Predict to label every test digit; then download submission.csv.".to_string() }
+                else if predictions.with(Option::is_none) {
+                    "Press Predict to label every test digit; then download submission.csv.".to_string()
+                }
                 else { String::new() }
             }}</p>
             <Show when=running>
                 <ProgressBar fraction=fraction label=label testid="predict-progress" />
             </Show>
-            {move || state.predictions.get().map(|p| view! {
-                <p data-testid="predictions-summary">{format!("{} test digits labelled. The first {}:", p.rows, p.preview.len())}</p>
+            {move || predictions.get().map(|p| view! {
+                <p data-testid="predictions-summary">
+                    {format!("{} test digits labelled. The first {}:", p.rows, p.preview.len())}
+                </p>
                 <DigitGrid images=p.preview testid="predictions-preview"
                     caption=|d| d.label.map_or(String::new(), |l| format!("#{} → {l}", d.row + 1)) />
             })}

@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use digit_lab::augment::AugmentConfig;
 use digit_lab::model::Preset;
-use digit_lab::protocol::Command;
-use digit_lab::training::config::{
-    EarlyStoppingConfig, Monitor, OptimizerConfig, PlateauConfig, TrainConfig,
-};
+use digit_lab::protocol::{Command, Failure, Operation, Prerequisite};
+use digit_lab::training::config::TrainConfig;
 use digit_lab::training::events::EpochSummary;
 use leptos::prelude::*;
 
 use crate::charts::{Series, draw_lines, theme};
-use crate::state::{AppState, RunStatus, now_ms};
+use crate::logic::recipe::RecipeForm;
+use crate::logic::run::{RunStatus, duration};
+use crate::state::{AppState, now_ms};
 use crate::widgets::{LiveCanvas, ProgressBar, percent};
 use crate::worker;
 use plotters::prelude::SeriesLabelPosition;
@@ -65,84 +65,52 @@ impl TrainSettings {
 
     /// Fill every field from a preset's notebook recipe.
     pub fn use_recipe(&self, preset: Preset) {
-        let c = preset.recipe();
-        self.preset.set(preset);
-        self.epochs.set(c.epochs.to_string());
-        self.batch_size.set(c.batch_size.to_string());
-        self.optimizer.set(c.optimizer.name().to_string());
-        self.learning_rate.set(c.learning_rate.to_string());
-        self.lr_decay.set(c.lr_decay_per_epoch.to_string());
-        self.validation_fraction
-            .set(c.validation_fraction.to_string());
-        self.seed.set(c.seed.to_string());
-        let a = c.augmentation;
-        self.rotation.set(a.rotation_degrees.to_string());
-        self.zoom.set(a.zoom.to_string());
-        self.width_shift.set(a.width_shift.to_string());
-        self.height_shift.set(a.height_shift.to_string());
-        self.shear.set(a.shear_degrees.to_string());
-        self.plateau.set(c.plateau.is_some());
-        self.early_stopping.set(c.early_stopping.is_some());
-        self.patience
-            .set(c.early_stopping.map_or(5, |e| e.patience).to_string());
+        let form = RecipeForm::from_preset(preset);
+        self.preset.set(form.preset);
+        for (field, value) in self.text_fields().into_iter().zip(form.text_values()) {
+            field.set(value);
+        }
+        self.plateau.set(form.plateau);
+        self.early_stopping.set(form.early_stopping);
     }
 
-    pub fn augmentation(&self) -> Result<AugmentConfig, String> {
-        Ok(AugmentConfig {
-            rotation_degrees: number(self.rotation, "rotation")?,
-            zoom: number(self.zoom, "zoom")?,
-            width_shift: number(self.width_shift, "width shift")?,
-            height_shift: number(self.height_shift, "height shift")?,
-            shear_degrees: number(self.shear, "shear")?,
-        })
+    /// The form as it stands (read without tracking: called from event handlers).
+    pub fn form(&self) -> RecipeForm {
+        let mut form = RecipeForm::from_preset(self.preset.get_untracked());
+        for (value, field) in form.text_values_mut().into_iter().zip(self.text_fields()) {
+            *value = field.get_untracked();
+        }
+        form.plateau = self.plateau.get_untracked();
+        form.early_stopping = self.early_stopping.get_untracked();
+        form
     }
 
-    pub fn config(&self) -> Result<TrainConfig, String> {
-        let preset = self.preset.get_untracked();
-        let recipe = preset.recipe();
-        let optimizer = match (self.optimizer.get_untracked().as_str(), recipe.optimizer) {
-            ("adam", OptimizerConfig::Adam { .. })
-            | ("rmsprop", OptimizerConfig::RmsProp { .. }) => recipe.optimizer,
-            ("adam", _) => OptimizerConfig::keras_adam(),
-            _ => OptimizerConfig::rmsprop_with_epsilon(1e-7),
-        };
-        let plateau = self.plateau.get_untracked().then(|| {
-            recipe
-                .plateau
-                .unwrap_or_else(PlateauConfig::keras_notebooks)
-        });
-        let early_stopping = self.early_stopping.get_untracked().then(|| {
-            let base = recipe.early_stopping.unwrap_or(EarlyStoppingConfig {
-                monitor: Monitor::ValLoss,
-                patience: 5,
-                min_delta: 0.0,
-            });
-            number(self.patience, "patience")
-                .map(|patience| EarlyStoppingConfig { patience, ..base })
-        });
-        let config = TrainConfig {
-            epochs: number(self.epochs, "epochs")?,
-            batch_size: number(self.batch_size, "batch size")?,
-            optimizer,
-            learning_rate: number(self.learning_rate, "learning rate")?,
-            lr_decay_per_epoch: number(self.lr_decay, "learning-rate decay")?,
-            plateau,
-            early_stopping: early_stopping.transpose()?,
-            checkpoint_monitor: recipe.checkpoint_monitor,
-            augmentation: self.augmentation()?,
-            validation_fraction: number(self.validation_fraction, "validation fraction")?,
-            seed: number(self.seed, "seed")?,
-        };
-        config.validate().map_err(|e| e.to_string())?;
-        Ok(config)
+    /// The text fields, in [`RecipeForm::text_values`]' order.
+    fn text_fields(&self) -> [RwSignal<String>; 13] {
+        [
+            self.epochs,
+            self.batch_size,
+            self.optimizer,
+            self.learning_rate,
+            self.lr_decay,
+            self.validation_fraction,
+            self.seed,
+            self.rotation,
+            self.zoom,
+            self.width_shift,
+            self.height_shift,
+            self.shear,
+            self.patience,
+        ]
     }
-}
 
-fn number<T: std::str::FromStr>(field: RwSignal<String>, name: &str) -> Result<T, String> {
-    let text = field.get_untracked();
-    text.trim()
-        .parse()
-        .map_err(|_| format!("{name}: {text:?} is not a valid number"))
+    pub fn augmentation(&self) -> Result<AugmentConfig, Failure> {
+        self.form().augmentation()
+    }
+
+    pub fn config(&self) -> Result<TrainConfig, Failure> {
+        self.form().config()
+    }
 }
 
 #[component]
@@ -161,31 +129,22 @@ fn Field(label: &'static str, value: RwSignal<String>, testid: &'static str) -> 
 pub fn TrainPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let settings = expect_context::<TrainSettings>();
-    let status = Memo::new(move |_| state.training.with(|t| t.status));
-    let busy = move || {
-        matches!(
-            status.get(),
-            RunStatus::Starting | RunStatus::Running | RunStatus::Paused
-        )
-    };
+    let status = Memo::new(move |_| state.run.with(|t| t.status));
+    let busy = Memo::new(move |_| state.run.with(|r| r.is_busy()));
 
     let start = move |_| {
-        if state.train_data.get_untracked().is_none() {
-            state.error.set(Some((
-                "Train".into(),
-                "load train.csv first (Data tab)".into(),
-            )));
-            return;
+        if state.data.with_untracked(|d| d.train.is_none()) {
+            return state.report(Failure::needs(Operation::Train, Prerequisite::TrainData));
         }
         match settings.config() {
             Ok(config) => {
-                state.training.update(|t| t.status = RunStatus::Starting);
+                state.run.update(|r| r.starting());
                 worker::send(Command::Train {
                     preset: settings.preset.get_untracked(),
                     config,
                 });
             }
-            Err(message) => state.error.set(Some(("Train settings".into(), message))),
+            Err(failure) => state.report(failure),
         }
     };
     let pause = move |_| match status.get_untracked() {
@@ -269,7 +228,7 @@ pub fn TrainPanel() -> impl IntoView {
                             {move || if status.get() == RunStatus::Paused { "Resume" } else { "Pause" }}
                         </button>
                         <button data-testid="stop-button" on:click=move |_| worker::send(Command::Stop)
-                            disabled=move || !busy()>"Stop"</button>
+                            disabled=move || !busy.get()>"Stop"</button>
                     </div>
                 </div>
                 <div class="live">
@@ -288,53 +247,17 @@ pub fn TrainPanel() -> impl IntoView {
 #[component]
 fn Progress() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let fraction = Signal::derive(move || {
-        state.training.with(|t| match (&t.start, &t.last_batch) {
-            (Some(start), Some(b)) => {
-                let done = b.epoch * b.batches + b.batch + 1;
-                done as f64 / (start.epochs * start.batches_per_epoch).max(1) as f64
-            }
-            _ => 0.0,
-        })
-    });
-    let label = Signal::derive(move || {
-        state.training.with(|t| {
-            let (Some(start), Some(b)) = (&t.start, &t.last_batch) else {
-                return match t.status {
-                    RunStatus::Starting => {
-                        "starting… (the first batches compile GPU kernels)".to_string()
-                    }
-                    _ => "not training".to_string(),
-                };
-            };
-            let elapsed = (now_ms() - t.started_at_ms) / 1000.0;
-            let done = (b.epoch * b.batches + b.batch + 1) as f64;
-            let total = (start.epochs * start.batches_per_epoch) as f64;
-            let eta = if t.status == RunStatus::Finished {
-                "done".to_string()
-            } else {
-                format!("ETA {}", duration(elapsed / done * (total - done)))
-            };
-            format!(
-                "epoch {}/{} · batch {}/{} · {:.0} img/s · lr {:.2e} · {eta}",
-                b.epoch + 1,
-                start.epochs,
-                b.batch + 1,
-                b.batches,
-                t.images_per_second(),
-                b.learning_rate
-            )
-        })
-    });
+    let fraction = Signal::derive(move || state.run.with(|run| run.fraction()));
+    let label = Signal::derive(move || state.run.with(|run| run.progress_label(now_ms())));
     view! {
         <div class="progress-block">
             <ProgressBar fraction=fraction label=label testid="progress" />
             <p class="subtle" data-testid="worker-memory"
-                data-bytes=move || state.worker_memory.get().map(|b| b.to_string()).unwrap_or_default()>
-                {move || state.worker_memory.get().map(|b| format!("worker memory {:.1} MB", b as f64 / 1048576.0))}
+                data-bytes=move || state.connection.with(|c| c.worker_memory).map(|b| b.to_string()).unwrap_or_default()>
+                {move || state.connection.with(|c| c.worker_memory).map(|b| format!("worker memory {:.1} MB", b as f64 / 1048576.0))}
             </p>
             <p class="finish" data-testid="train-status">
-                {move || state.training.with(|t| match (&t.status, &t.finish) {
+                {move || state.run.with(|t| match (&t.status, &t.finish) {
                     (RunStatus::Finished, Some(f)) => format!(
                         "Finished ({:?}) after {} epochs in {}; best epoch {} (validation accuracy {}). The best weights are the current model.",
                         f.reason, f.epochs_run, duration(f.seconds),
@@ -346,17 +269,6 @@ fn Progress() -> impl IntoView {
                 })}
             </p>
         </div>
-    }
-}
-
-fn duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, s / 60 % 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
     }
 }
 
@@ -381,9 +293,9 @@ const MAX_POINTS: usize = 1500;
 #[component]
 fn Curves(metric: Metric) -> impl IntoView {
     let state = expect_context::<AppState>();
-    let track = Signal::derive(move || state.training.with(|t| t.batches.len() + t.epochs.len()));
+    let track = Signal::derive(move || state.run.with(|t| t.batches.len() + t.epochs.len()));
     let draw = Arc::new(move |canvas: &web_sys::HtmlCanvasElement| {
-        state.training.with_untracked(|t| {
+        state.run.with_untracked(|t| {
             let step = t.batches.len().div_ceil(MAX_POINTS).max(1);
             let batches: Vec<(f64, f64)> = t
                 .batches
@@ -471,7 +383,7 @@ fn EpochTable() -> impl IntoView {
                 </tr>
             </thead>
             <tbody>
-                {move || state.training.with(|t| {
+                {move || state.run.with(|t| {
                     t.epochs.iter().map(|e| {
                         let best = t.best_epoch == Some(e.epoch);
                         view! {

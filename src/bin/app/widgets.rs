@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use digit_lab::protocol::{Command, DataRole, DigitImage};
+use digit_lab::protocol::{Command, DataRole, DigitImage, Failure, Operation, Problem};
 use js_sys::Uint8Array;
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -13,7 +13,8 @@ use wasm_bindgen::prelude::*;
 use web_sys::{File, FileReader, HtmlCanvasElement, ProgressEvent};
 
 use crate::images::{Digit, Palette};
-use crate::state::{AppState, LoadProgress, LoadStage};
+use crate::logic::data::{LoadProgress, LoadStage};
+use crate::state::AppState;
 use crate::worker;
 
 #[component]
@@ -100,17 +101,17 @@ pub fn load_csv_file(state: AppState, role: DataRole, file: File) {
         return;
     };
     worker::remember_file(role, file.clone());
-    let progress = state.load_progress(role);
-    progress.set(Some(LoadProgress {
-        stage: LoadStage::Reading,
-        fraction: 0.0,
-    }));
+    let reading = move |fraction: f64| {
+        let progress = LoadProgress {
+            stage: LoadStage::Reading,
+            fraction,
+        };
+        state.data.update(|d| d.set_load(role, Some(progress)));
+    };
+    reading(0.0);
     let on_progress = Closure::<dyn FnMut(ProgressEvent)>::new(move |e: ProgressEvent| {
         if e.length_computable() {
-            progress.set(Some(LoadProgress {
-                stage: LoadStage::Reading,
-                fraction: e.loaded() / e.total().max(1.0),
-            }));
+            reading(e.loaded() / e.total().max(1.0));
         }
     });
     let file_name = file.name();
@@ -121,11 +122,11 @@ pub fn load_csv_file(state: AppState, role: DataRole, file: File) {
             Some(Uint8Array::new(&buffer)),
         ),
         Err(_) => {
-            progress.set(None);
-            state.error.set(Some((
-                "Load file".into(),
-                format!("the browser could not read {file_name}; try choosing it again"),
-            )));
+            state.data.update(|d| d.set_load(role, None));
+            let problem = Problem::Browser(format!(
+                "the browser could not read {file_name}; try choosing it again"
+            ));
+            state.report(Failure::new(Operation::LoadData(role), problem));
         }
     });
     reader.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));

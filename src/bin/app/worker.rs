@@ -1,14 +1,15 @@
-//! The page's side of the worker: spawn it, send commands, route replies into [`AppState`].
+//! The page's side of the worker: spawn it, send commands, route replies into [`AppState`]
+//! (in the encoding of `digit_lab::protocol::wire`, shared with the worker).
 
 use std::cell::RefCell;
 
-use digit_lab::protocol::{Command, DataRole, Reply};
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use digit_lab::protocol::{Command, DataRole, Failure, Operation, Problem, wire};
+use js_sys::Uint8Array;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
-use crate::state::{AppState, RunStatus};
+use crate::state::AppState;
 
 thread_local! {
     static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
@@ -32,29 +33,15 @@ pub fn remembered_file(role: DataRole) -> Option<web_sys::File> {
     FILES.with(|f| f.borrow()[slot(role)].clone())
 }
 
-/// Replace a crashed worker with a fresh one on the CPU. What the page shows stays; the loaded
-/// files and the stored best checkpoint are handed to the new worker once it is ready.
-pub fn restart(state: AppState, message: String) {
+/// Replace a crashed worker with a fresh one (the page's state already moved to the CPU and
+/// bumped the generation: see `logic::connection`). The loaded files and the stored best
+/// checkpoint are handed to the new worker once it is ready (`layout`).
+pub fn restart(state: AppState) {
     WORKER.with(|w| {
         if let Some(old) = w.borrow_mut().take() {
             old.terminate();
         }
     });
-    state.error.set(Some((
-        "Worker".into(),
-        format!(
-            "the background worker stopped ({message}). A fresh one is starting on the CPU; your files and the best checkpoint saved in this browser are restored."
-        ),
-    )));
-    state.training.update(|t| {
-        if t.status != RunStatus::Finished {
-            t.status = RunStatus::Idle;
-        }
-    });
-    state.worker_ready.set(false);
-    state.device.set(None);
-    state.force_cpu.set(true);
-    state.worker_generation.update(|g| *g += 1);
     spawn(state);
 }
 
@@ -65,33 +52,28 @@ pub fn spawn(state: AppState) {
     let worker = match Worker::new_with_options("./assets/worker.js", &options) {
         Ok(worker) => worker,
         Err(e) => {
-            state.error.set(Some((
-                "Worker".into(),
-                format!("the background worker could not start ({e:?}); this browser may not support module workers"),
-            )));
-            return;
+            let problem = Problem::WorkerUnavailable(format!("{e:?}"));
+            return state.report(Failure::new(Operation::Worker, problem));
         }
     };
     let on_message =
-        Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            match decode(&event.data()) {
-                Some((reply, bytes)) => state.apply(reply, bytes),
-                None => web_sys::console::warn_1(&"unreadable message from the worker".into()),
-            }
-        });
+        Closure::<dyn FnMut(MessageEvent)>::new(
+            move |event: MessageEvent| match wire::reply_from_js(&event.data()) {
+                Ok((reply, bytes)) => state.apply(reply, bytes),
+                Err(e) => state.report(Failure::new(Operation::Worker, Problem::Unreadable(e))),
+            },
+        );
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
-    let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(
-        move |event: web_sys::ErrorEvent| {
-            state.error.set(Some((
-            "Worker".into(),
-            format!(
-                "the background worker stopped: {}. What was loaded in this page is kept; reload to restart it.",
-                event.message()
-            ),
-        )));
-        },
-    );
+    // Once the worker runs, its loader reports a trap itself (`{ crashed }`); an error before
+    // that means its script could not load at all.
+    let on_error =
+        Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
+            if !state.connection.with_untracked(|c| c.ready) {
+                let problem = Problem::WorkerUnavailable(event.message());
+                state.report(Failure::new(Operation::Worker, problem));
+            }
+        });
     worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     on_error.forget();
     WORKER.with(|w| *w.borrow_mut() = Some(worker));
@@ -103,30 +85,14 @@ pub fn send(command: Command) {
 
 /// Send a command; `bytes` (a file's contents) is transferred to the worker, not copied.
 pub fn send_with_bytes(command: Command, bytes: Option<Uint8Array>) {
-    let Ok(text) = serde_json::to_string(&command) else {
-        return;
+    let message = match wire::to_js(&command, bytes) {
+        Ok(message) => message,
+        Err(e) => return web_sys::console::error_1(&format!("unsendable command: {e}").into()),
     };
-    let message = Object::new();
-    let _ = Reflect::set(&message, &"msg".into(), &text.into());
-    let transfer = Array::new();
-    if let Some(bytes) = bytes {
-        let buffer = bytes.buffer();
-        let _ = Reflect::set(&message, &"bytes".into(), &buffer);
-        transfer.push(&buffer);
-    }
     WORKER.with(|w| {
         if let Some(worker) = w.borrow().as_ref() {
-            let _ = worker.post_message_with_transfer(&message, &transfer);
+            let (message, transfer) = &message;
+            let _ = worker.post_message_with_transfer(message, transfer);
         }
     });
-}
-
-fn decode(data: &JsValue) -> Option<(Reply, Option<Vec<u8>>)> {
-    let text = Reflect::get(data, &"msg".into()).ok()?.as_string()?;
-    let reply = serde_json::from_str(&text).ok()?;
-    let bytes = Reflect::get(data, &"bytes".into())
-        .ok()
-        .filter(|b| !b.is_undefined() && !b.is_null())
-        .map(|b| Uint8Array::new(&b).to_vec());
-    Some((reply, bytes))
 }

@@ -1,5 +1,5 @@
-//! `postMessage` <-> [`Session`]. Messages are `{ msg: <JSON>, bytes?: ArrayBuffer }` both ways;
-//! byte payloads are transferred, not copied.
+//! `postMessage` <-> [`Session`], in the encoding of `digit_lab::protocol::wire` (shared with
+//! the page); byte payloads are transferred, not copied.
 //!
 //! One async loop owns the session: it handles queued commands one at a time and, while a run is
 //! training, advances it one event at a time, yielding a macrotask in between so that incoming
@@ -9,11 +9,11 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use digit_lab::protocol::{Command, Reply};
+use digit_lab::protocol::{Command, Failure, Operation, Problem, Reply, wire};
 use digit_lab::session::Session;
 use digit_lab::training::events::TrainEvent;
 use futures::channel::oneshot;
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageChannel, MessageEvent};
 
@@ -59,10 +59,10 @@ pub fn start() {
             Ok(message) => inbox.borrow_mut().push(message),
             Err(problem) => post(
                 &scope,
-                &Reply::Error {
-                    context: "Worker".into(),
-                    message: problem,
-                },
+                &Reply::Error(Failure::new(
+                    Operation::Worker,
+                    Problem::Unreadable(problem),
+                )),
                 None,
             ),
         }
@@ -108,32 +108,26 @@ fn memory_bytes() -> u64 {
 }
 
 fn decode(data: &JsValue) -> Result<Message, String> {
-    let text = Reflect::get(data, &"msg".into())
-        .ok()
-        .and_then(|m| m.as_string())
-        .ok_or("a message without a command")?;
-    let command: Command =
-        serde_json::from_str(&text).map_err(|e| format!("an unreadable command: {e}"))?;
-    let bytes = Reflect::get(data, &"bytes".into())
-        .ok()
-        .filter(|b| !b.is_undefined() && !b.is_null())
-        .map(|b| Uint8Array::new(&b).to_vec());
-    Ok((command, bytes))
+    wire::from_js(data)
 }
 
 fn post(scope: &DedicatedWorkerGlobalScope, reply: &Reply, bytes: Option<Vec<u8>>) {
-    let message = Object::new();
-    let text = serde_json::to_string(reply).unwrap_or_else(|e| {
-        format!(r#"{{"Error":{{"context":"Worker","message":"unserialisable reply: {e}"}}}}"#)
+    let bytes = bytes.map(|b| Uint8Array::from(b.as_slice()));
+    let posted = wire::to_js(reply, bytes).and_then(|(message, transfer)| {
+        scope
+            .post_message_with_transfer(&message, &transfer)
+            .map_err(|e| format!("{e:?}"))
     });
-    let _ = Reflect::set(&message, &"msg".into(), &text.into());
-    let transfer = Array::new();
-    if let Some(bytes) = bytes {
-        let array = Uint8Array::from(bytes.as_slice());
-        let _ = Reflect::set(&message, &"bytes".into(), &array.buffer());
-        transfer.push(&array.buffer());
+    if let Err(problem) = posted {
+        // Tell the page that a reply was lost rather than leaving it waiting.
+        let lost = Reply::Error(Failure::new(
+            Operation::Worker,
+            Problem::Unreadable(format!("a reply could not be sent: {problem}")),
+        ));
+        if let Ok((message, transfer)) = wire::to_js(&lost, None) {
+            let _ = scope.post_message_with_transfer(&message, &transfer);
+        }
     }
-    let _ = scope.post_message_with_transfer(&message, &transfer);
 }
 
 thread_local! {

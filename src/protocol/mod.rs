@@ -1,12 +1,18 @@
 //! Messages between the browser page and the worker that owns the data, the device and the model.
-//! Plain serde data: the page sends [`Command`]s and renders [`Reply`]s. Large byte payloads
-//! (CSV files, model files, submission text) travel beside the message as a transferred
-//! `ArrayBuffer`, never inside it.
+//! Plain serde data: the page sends [`Command`]s and renders [`Reply`]s; a failure is a
+//! [`Failure`] (which operation, what problem), never a string to match. [`wire`] encodes both
+//! directions in one place. Large byte payloads (CSV files, model files, submission text) travel
+//! beside the message as a transferred `ArrayBuffer`, never inside it.
+
+mod failure;
+pub mod wire;
+
+pub use failure::{Failure, Operation, Prerequisite, Problem};
 
 use serde::{Deserialize, Serialize};
 
 use crate::augment::AugmentConfig;
-use crate::data::csv::{CsvError, Progress};
+use crate::data::csv::Progress;
 use crate::device::DeviceKind;
 use crate::evaluation::metrics::{ClassReport, ConfusionMatrix, RankedPrediction};
 use crate::model::{LayerInfo, Preset};
@@ -156,8 +162,8 @@ pub struct ModelInfo {
 pub enum Reply {
     /// The worker's code is loaded and it accepts commands.
     WorkerReady,
-    /// The worker's wasm trapped (a panic or a lost GPU device) and can no longer answer; sent by
-    /// the worker's JavaScript loader.
+    /// The worker's wasm trapped (a panic or a lost GPU device) and can no longer answer; its
+    /// JavaScript loader reports it (see [`wire`]).
     WorkerCrashed {
         message: String,
     },
@@ -172,10 +178,6 @@ pub enum Reply {
         progress: Progress,
     },
     DataLoaded(DataSummary),
-    DataError {
-        role: DataRole,
-        error: CsvError,
-    },
     Samples {
         role: DataRole,
         images: Vec<DigitImage>,
@@ -221,9 +223,6 @@ pub enum Reply {
     WorkerMemory {
         wasm_bytes: u64,
     },
-    /// Something the user asked for cannot be done; says why and what to do.
-    Error {
-        context: String,
-        message: String,
-    },
+    /// Something the user asked for cannot be done: which operation, why and what to do.
+    Error(Failure),
 }

@@ -1,0 +1,160 @@
+//! The loaded CSV files: their summaries, loading progress, the latest parse error, samples and
+//! the augmentation preview.
+
+use digit_lab::data::csv::{CsvError, Phase};
+use digit_lab::protocol::{DataRole, DataSummary, DigitImage, Failure, Operation, Problem, Reply};
+
+use super::{Feature, Incoming};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LoadStage {
+    Reading,
+    Decompressing,
+    Parsing,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LoadProgress {
+    pub stage: LoadStage,
+    pub fraction: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DataState {
+    pub train: Option<DataSummary>,
+    pub test: Option<DataSummary>,
+    train_load: Option<LoadProgress>,
+    test_load: Option<LoadProgress>,
+    /// The latest file that did not parse; what was loaded before stays.
+    pub error: Option<(DataRole, CsvError)>,
+    pub samples: Vec<DigitImage>,
+    /// (originals, augmented).
+    pub augment_preview: Option<(Vec<DigitImage>, Vec<DigitImage>)>,
+}
+
+impl DataState {
+    pub fn summary(&self, role: DataRole) -> Option<&DataSummary> {
+        match role {
+            DataRole::Train => self.train.as_ref(),
+            DataRole::Test => self.test.as_ref(),
+        }
+    }
+
+    pub fn load(&self, role: DataRole) -> Option<LoadProgress> {
+        match role {
+            DataRole::Train => self.train_load,
+            DataRole::Test => self.test_load,
+        }
+    }
+
+    /// The page is reading a file from disk (before the worker sees it).
+    pub fn set_load(&mut self, role: DataRole, progress: Option<LoadProgress>) {
+        match role {
+            DataRole::Train => self.train_load = progress,
+            DataRole::Test => self.test_load = progress,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.train.is_none() && self.test.is_none()
+    }
+}
+
+impl Feature for DataState {
+    fn apply(&mut self, incoming: &Incoming) -> bool {
+        match incoming.reply {
+            Reply::LoadProgress { role, progress } => {
+                let stage = match progress.phase {
+                    Phase::Decompressing => LoadStage::Decompressing,
+                    Phase::Parsing => LoadStage::Parsing,
+                };
+                let fraction = progress.done as f64 / progress.total.max(1) as f64;
+                self.set_load(*role, Some(LoadProgress { stage, fraction }));
+            }
+            Reply::DataLoaded(summary) => {
+                let role = summary.role;
+                self.set_load(role, None);
+                if self.error.as_ref().is_some_and(|(r, _)| *r == role) {
+                    self.error = None;
+                }
+                match role {
+                    DataRole::Train => self.train = Some(summary.clone()),
+                    DataRole::Test => self.test = Some(summary.clone()),
+                }
+            }
+            Reply::Error(Failure {
+                operation: Operation::LoadData(role),
+                problem,
+            }) => {
+                self.set_load(*role, None);
+                if let Problem::Csv(error) = problem {
+                    self.error = Some((*role, (**error).clone()));
+                }
+            }
+            Reply::Samples { images, .. } => self.samples = images.clone(),
+            Reply::AugmentPreview {
+                originals,
+                augmented,
+            } => self.augment_preview = Some((originals.clone(), augmented.clone())),
+            _ => return false,
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use digit_lab::data::csv::{CsvKind, Progress, parse_csv};
+
+    fn summary(role: DataRole, rows: usize) -> Reply {
+        Reply::DataLoaded(DataSummary {
+            role,
+            file_name: "train.csv".into(),
+            rows,
+            label_counts: None,
+            seconds: 0.1,
+        })
+    }
+
+    #[test]
+    fn a_bad_file_keeps_what_was_loaded_and_a_good_one_clears_the_error() {
+        let mut data = DataState::default();
+        data.apply(&Incoming::new(&summary(DataRole::Train, 1000), None, 0.0));
+        let progress = Reply::LoadProgress {
+            role: DataRole::Train,
+            progress: Progress {
+                phase: Phase::Parsing,
+                done: 50,
+                total: 200,
+            },
+        };
+        data.apply(&Incoming::new(&progress, None, 0.0));
+        assert_eq!(data.load(DataRole::Train).map(|p| p.fraction), Some(0.25));
+
+        let error = parse_csv(
+            "bad.csv",
+            b"label,pixel0\n1,300\n",
+            Some(CsvKind::Train),
+            &mut |_| {},
+        )
+        .expect_err("300 is out of range");
+        let failed = Reply::Error(Failure::new(
+            Operation::LoadData(DataRole::Train),
+            Problem::Csv(Box::new(error.clone())),
+        ));
+        data.apply(&Incoming::new(&failed, None, 0.0));
+        assert_eq!(data.error, Some((DataRole::Train, error)));
+        assert_eq!(data.load(DataRole::Train), None);
+        assert_eq!(data.train.as_ref().map(|s| s.rows), Some(1000), "kept");
+
+        data.apply(&Incoming::new(&summary(DataRole::Test, 10), None, 0.0));
+        assert!(
+            data.error.is_some(),
+            "a test.csv does not clear train.csv's error"
+        );
+        data.apply(&Incoming::new(&summary(DataRole::Train, 500), None, 0.0));
+        assert_eq!(data.error, None);
+        assert_eq!(data.summary(DataRole::Train).map(|s| s.rows), Some(500));
+    }
+}

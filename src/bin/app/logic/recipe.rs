@@ -1,0 +1,207 @@
+//! The Train panel's recipe form as plain data: filled from a preset's recipe, read back into a
+//! [`TrainConfig`] with a failure that names the field when something does not parse.
+
+use digit_lab::augment::AugmentConfig;
+use digit_lab::model::Preset;
+use digit_lab::protocol::{Failure, Operation, Problem};
+use digit_lab::training::config::{
+    EarlyStoppingConfig, Monitor, OptimizerConfig, PlateauConfig, TrainConfig,
+};
+
+/// The fields as the user typed them (text, so any input can be typed and then explained).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecipeForm {
+    pub preset: Preset,
+    pub epochs: String,
+    pub batch_size: String,
+    /// "adam" or "rmsprop".
+    pub optimizer: String,
+    pub learning_rate: String,
+    pub lr_decay: String,
+    pub validation_fraction: String,
+    pub seed: String,
+    pub rotation: String,
+    pub zoom: String,
+    pub width_shift: String,
+    pub height_shift: String,
+    pub shear: String,
+    pub plateau: bool,
+    pub early_stopping: bool,
+    pub patience: String,
+}
+
+impl RecipeForm {
+    /// Every field from a preset's notebook recipe.
+    pub fn from_preset(preset: Preset) -> Self {
+        let c = preset.recipe();
+        let a = c.augmentation;
+        Self {
+            preset,
+            epochs: c.epochs.to_string(),
+            batch_size: c.batch_size.to_string(),
+            optimizer: c.optimizer.name().to_string(),
+            learning_rate: c.learning_rate.to_string(),
+            lr_decay: c.lr_decay_per_epoch.to_string(),
+            validation_fraction: c.validation_fraction.to_string(),
+            seed: c.seed.to_string(),
+            rotation: a.rotation_degrees.to_string(),
+            zoom: a.zoom.to_string(),
+            width_shift: a.width_shift.to_string(),
+            height_shift: a.height_shift.to_string(),
+            shear: a.shear_degrees.to_string(),
+            plateau: c.plateau.is_some(),
+            early_stopping: c.early_stopping.is_some(),
+            patience: c.early_stopping.map_or(5, |e| e.patience).to_string(),
+        }
+    }
+
+    /// The text fields in a fixed order (for a form that binds one input to each).
+    pub fn text_values(&self) -> [String; 13] {
+        self.clone().text_values_mut().map(|value| value.clone())
+    }
+
+    pub fn text_values_mut(&mut self) -> [&mut String; 13] {
+        [
+            &mut self.epochs,
+            &mut self.batch_size,
+            &mut self.optimizer,
+            &mut self.learning_rate,
+            &mut self.lr_decay,
+            &mut self.validation_fraction,
+            &mut self.seed,
+            &mut self.rotation,
+            &mut self.zoom,
+            &mut self.width_shift,
+            &mut self.height_shift,
+            &mut self.shear,
+            &mut self.patience,
+        ]
+    }
+
+    pub fn augmentation(&self) -> Result<AugmentConfig, Failure> {
+        Ok(AugmentConfig {
+            rotation_degrees: number(&self.rotation, "rotation")?,
+            zoom: number(&self.zoom, "zoom")?,
+            width_shift: number(&self.width_shift, "width shift")?,
+            height_shift: number(&self.height_shift, "height shift")?,
+            shear_degrees: number(&self.shear, "shear")?,
+        })
+    }
+
+    /// The preset's recipe with the form's values over it; the callbacks keep the recipe's own
+    /// settings when it has them.
+    pub fn config(&self) -> Result<TrainConfig, Failure> {
+        let recipe = self.preset.recipe();
+        let optimizer = match (self.optimizer.as_str(), recipe.optimizer) {
+            ("adam", OptimizerConfig::Adam { .. })
+            | ("rmsprop", OptimizerConfig::RmsProp { .. }) => recipe.optimizer,
+            ("adam", _) => OptimizerConfig::keras_adam(),
+            _ => OptimizerConfig::rmsprop_with_epsilon(1e-7),
+        };
+        let plateau = self.plateau.then(|| {
+            recipe
+                .plateau
+                .unwrap_or_else(PlateauConfig::keras_notebooks)
+        });
+        let early_stopping = match self.early_stopping {
+            false => None,
+            true => Some(EarlyStoppingConfig {
+                patience: number(&self.patience, "patience")?,
+                ..recipe.early_stopping.unwrap_or(EarlyStoppingConfig {
+                    monitor: Monitor::ValLoss,
+                    patience: 5,
+                    min_delta: 0.0,
+                })
+            }),
+        };
+        let config = TrainConfig {
+            epochs: number(&self.epochs, "epochs")?,
+            batch_size: number(&self.batch_size, "batch size")?,
+            optimizer,
+            learning_rate: number(&self.learning_rate, "learning rate")?,
+            lr_decay_per_epoch: number(&self.lr_decay, "learning-rate decay")?,
+            plateau,
+            early_stopping,
+            checkpoint_monitor: recipe.checkpoint_monitor,
+            augmentation: self.augmentation()?,
+            validation_fraction: number(&self.validation_fraction, "validation fraction")?,
+            seed: number(&self.seed, "seed")?,
+        };
+        config
+            .validate()
+            .map_err(|e| settings(e.field, e.problem))?;
+        Ok(config)
+    }
+}
+
+fn settings(field: &str, problem: String) -> Failure {
+    Failure::new(
+        Operation::TrainSettings,
+        Problem::Settings {
+            field: field.to_string(),
+            problem,
+        },
+    )
+}
+
+fn number<T: std::str::FromStr>(text: &str, field: &str) -> Result<T, Failure> {
+    text.trim()
+        .parse()
+        .map_err(|_| settings(field, format!("{text:?} is not a valid number")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_reads_back_as_its_own_recipe() {
+        for preset in Preset::ALL {
+            let form = RecipeForm::from_preset(preset);
+            assert_eq!(form.config(), Ok(preset.recipe()), "{preset}");
+        }
+    }
+
+    #[test]
+    fn text_values_write_back_where_they_were_read() {
+        let form = RecipeForm::from_preset(Preset::KaggleClassic);
+        let mut copy = RecipeForm::from_preset(Preset::Tiny);
+        copy.preset = form.preset;
+        for (value, text) in copy.text_values_mut().into_iter().zip(form.text_values()) {
+            *value = text;
+        }
+        copy.plateau = form.plateau;
+        copy.early_stopping = form.early_stopping;
+        assert_eq!(copy, form);
+    }
+
+    #[test]
+    fn edits_apply_and_bad_fields_are_named() {
+        let mut form = RecipeForm::from_preset(Preset::DigitLab);
+        form.epochs = " 4 ".into();
+        form.early_stopping = true;
+        form.patience = "2".into();
+        let config = form.config().unwrap();
+        assert_eq!(config.epochs, 4);
+        assert_eq!(config.early_stopping.map(|e| e.patience), Some(2));
+
+        form.learning_rate = "fast".into();
+        let failure = form.config().unwrap_err();
+        assert_eq!(failure.operation, Operation::TrainSettings);
+        assert!(
+            matches!(&failure.problem, Problem::Settings { field, .. } if field == "learning rate")
+        );
+        assert!(
+            failure
+                .to_string()
+                .contains("\"fast\" is not a valid number")
+        );
+
+        form.learning_rate = "0.001".into();
+        form.epochs = "0".into();
+        assert!(matches!(
+            form.config().unwrap_err().problem,
+            Problem::Settings { field, .. } if field == "epochs"
+        ));
+    }
+}

@@ -1,0 +1,147 @@
+//! The session's training run: start it, pause it, advance it one event at a time and make its
+//! best weights the current model when it ends.
+
+use super::*;
+use crate::training::events::FinishInfo;
+
+impl Session {
+    pub(super) fn start_training(
+        &mut self,
+        preset: Preset,
+        config: crate::training::config::TrainConfig,
+        emit: Emit<'_>,
+    ) {
+        let operation = Operation::Train;
+        if self.run.is_some() {
+            return emit(failed(operation, Problem::TrainingInProgress), None);
+        }
+        let Some(digits) = self.train.clone() else {
+            return emit(needs(operation, Prerequisite::TrainData), None);
+        };
+        let Some(device) = self.device(operation, emit) else {
+            return;
+        };
+        let split = digits.split(config.validation_fraction, config.seed);
+        let built = DigitNet::new(&preset.architecture(), &device.device, config.seed)
+            .map_err(Problem::Architecture)
+            .and_then(|net| {
+                Trainer::new(
+                    net,
+                    digits.clone(),
+                    split.clone(),
+                    config,
+                    device.device.clone(),
+                    device.description.clone(),
+                )
+                .map_err(|e| Problem::Settings {
+                    field: e.field.to_string(),
+                    problem: e.problem,
+                })
+            });
+        match built {
+            Ok(trainer) => {
+                self.validation = None;
+                self.run = Some(TrainRun {
+                    trainer,
+                    preset,
+                    architecture: preset.architecture(),
+                    paused: false,
+                })
+            }
+            Err(problem) => emit(failed(operation, problem), None),
+        }
+    }
+
+    pub(super) fn set_paused(&mut self, paused: bool, emit: Emit<'_>) {
+        if let Some(run) = &mut self.run {
+            run.paused = paused;
+            emit(
+                if paused {
+                    Reply::Paused
+                } else {
+                    Reply::Resumed
+                },
+                None,
+            );
+        }
+    }
+
+    /// Advance the training run by one event and forward it (with the insights after each epoch
+    /// and the model file after each new best checkpoint).
+    pub async fn train_step(&mut self, emit: Emit<'_>) {
+        let Some(run) = &mut self.run else { return };
+        let Some(event) = run.trainer.next_event().await else {
+            return self.finish_training(emit).await;
+        };
+        let epoch_ended = matches!(event, TrainEvent::Epoch(_));
+        let checkpoint = matches!(event, TrainEvent::CheckpointSaved { .. });
+        let finished = matches!(event, TrainEvent::Finished(_));
+        emit(Reply::Train(event.clone()), None);
+        if epoch_ended {
+            let snapshot = run.trainer.latest_validation();
+            if !snapshot.probabilities.is_empty() {
+                let rows = run.trainer.split().validation.clone();
+                self.validation = Some(insights::Validation {
+                    epoch: Some(snapshot.epoch),
+                    rows,
+                    probabilities: snapshot.probabilities.clone(),
+                });
+                self.send_insights(insights::DEFAULT_GALLERY, emit);
+            }
+        }
+        if checkpoint && let Some(run) = &self.run {
+            let best = run.trainer.best_model();
+            let meta = self.trained_meta(run, None);
+            match model_file::to_bytes(&best, &meta, Precision::F32).await {
+                Ok(bytes) => emit(
+                    Reply::ModelFile {
+                        checkpoint: true,
+                        file_name: format!("{}-checkpoint.bpk", run.preset),
+                    },
+                    Some(bytes),
+                ),
+                Err(e) => emit(failed(Operation::Checkpoint, Problem::ModelFile(e)), None),
+            }
+        }
+        if let (true, TrainEvent::Finished(info)) = (finished, event) {
+            let failure = info.failure.clone();
+            self.finish_training_with(Some(info), emit).await;
+            if let Some(failure) = failure {
+                emit(failed(Operation::Train, Problem::Train(failure)), None);
+            }
+        }
+    }
+
+    pub(super) async fn finish_training(&mut self, emit: Emit<'_>) {
+        self.finish_training_with(None, emit).await
+    }
+
+    /// The run is over: its best checkpoint becomes the current model.
+    pub(super) async fn finish_training_with(&mut self, info: Option<FinishInfo>, emit: Emit<'_>) {
+        let Some(run) = self.run.take() else { return };
+        let meta = self.trained_meta(&run, info.as_ref());
+        let net = run.trainer.best_model();
+        self.set_model(net, meta, ModelSource::Trained, emit);
+        self.export_model(emit).await;
+    }
+
+    pub(super) fn trained_meta(&self, run: &TrainRun, info: Option<&FinishInfo>) -> ModelMeta {
+        let split = run.trainer.split();
+        let summary = TrainingSummary {
+            config: run.trainer.config().clone(),
+            epochs_run: info.map_or(0, |i| i.epochs_run),
+            best_epoch: run.trainer.best_epoch(),
+            val_accuracy: info.and_then(|i| i.best_val_accuracy),
+            val_loss: info.and_then(|i| i.best_val_loss),
+            train_rows: split.train.len(),
+            validation_rows: split.validation.len(),
+            seconds: info.map_or(0.0, |i| i.seconds),
+            device: self
+                .device
+                .as_ref()
+                .map(|d| d.description.clone())
+                .unwrap_or_default(),
+        };
+        ModelMeta::new(Some(run.preset), run.architecture.clone(), Some(summary))
+    }
+}
