@@ -37,7 +37,8 @@ impl Rng {
         low + (high - low) * self.next_f64()
     }
 
-    /// Uniform integer in 0..bound (bound > 0), without modulo bias worth caring about at our sizes.
+    /// Uniform integer in 0..bound (bound > 0), without modulo bias worth caring about at our
+    /// sizes.
     pub fn below(&mut self, bound: usize) -> usize {
         ((self.next_u64() as u128 * bound as u128) >> 64) as usize
     }

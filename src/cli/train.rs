@@ -96,7 +96,8 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     let model =
         DigitNet::new(&architecture, &device.device, config.seed).map_err(|e| e.to_string())?;
     println!(
-        "training {} ({} parameters) on {}: {} train / {} validation rows, {} epochs, batch {}, {} lr {}",
+        "training {} ({} parameters) on {}: {} train / {} validation rows, \
+         {} epochs, batch {}, {} lr {}",
         args.preset,
         architecture.param_count(),
         device.description,
@@ -193,7 +194,8 @@ fn drive(
                 TrainEvent::Epoch(e) => {
                     progress.finish_and_clear();
                     println!(
-                        "epoch {:>3}: loss {:.4} acc {:.4} | val_loss {} val_acc {} | lr {:.2e} | {:.1} s, {:.0} img/s",
+                        "epoch {:>3}: loss {:.4} acc {:.4} | val_loss {} val_acc {} | \
+                         lr {:.2e} | {:.1} s, {:.0} img/s",
                         e.epoch + 1,
                         e.train_loss,
                         e.train_accuracy,

@@ -66,6 +66,9 @@ pub fn DataPanel() -> impl IntoView {
         }
     });
 
+    let test = move || state.data.with(|d| d.test.clone());
+    let samples = Signal::derive(move || state.data.with(|d| d.samples.clone()));
+
     view! {
         <section class="panel data-panel">
             <div class="loaders">
@@ -75,7 +78,7 @@ pub fn DataPanel() -> impl IntoView {
             <DataError />
             <div data-testid="data-summary" class="summary">
                 {move || train.get().map(|d| view! { <Summary summary=d /> })}
-                {move || state.data.with(|d| d.test.clone()).map(|d| view! { <Summary summary=d /> })}
+                {move || test().map(|d| view! { <Summary summary=d /> })}
                 {move || state.data.with(|d| d.is_empty()).then(|| view! {
                     <p class="hint">
                         "No data yet. Load Kaggle's Digit Recognizer train.csv (and test.csv) — "
@@ -98,7 +101,7 @@ pub fn DataPanel() -> impl IntoView {
                                 "Re-sample"
                             </button>
                         </h3>
-                        <DigitGrid images=Signal::derive(move || state.data.with(|d| d.samples.clone()))
+                        <DigitGrid images=samples
                             testid="sample-grid"
                             caption=|d| d.label.map_or(String::new(), |l| format!("label {l}"))  />
                     </div>

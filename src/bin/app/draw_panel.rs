@@ -181,6 +181,36 @@ pub fn DrawPanel() -> impl IntoView {
         }
     });
 
+    let show_activations = move |_| target.set(Some(ImageRef::Pixels(preview.get_untracked())));
+    let top_class = move || {
+        classification.with(|c| {
+            c.as_ref()
+                .and_then(|c| c.top_class())
+                .map(|c| c.to_string())
+                .unwrap_or_default()
+        })
+    };
+    let prediction = move || {
+        classification.with(|c| {
+            let top = c.as_ref().and_then(|c| c.top_class().map(|k| (k, c)));
+            match top {
+                Some((class, c)) => {
+                    let detail = format!(
+                        "{:.1}% · {:.1} ms",
+                        c.probabilities[class] * 100.0,
+                        c.latency_ms
+                    );
+                    view! {
+                        <span class="big">{class}</span>
+                        <span class="subtle">{detail}</span>
+                    }
+                    .into_any()
+                }
+                None => view! { <span class="big muted">"?"</span> }.into_any(),
+            }
+        })
+    };
+
     view! {
         <section class="panel draw-panel">
             <div class="columns">
@@ -196,8 +226,9 @@ pub fn DrawPanel() -> impl IntoView {
                             disabled=move || stroke_count.get() == 0>
                             "Undo"
                         </button>
-                        <button data-testid="draw-activations" disabled=move || preview.with(Vec::is_empty)
-                            on:click=move |_| target.set(Some(ImageRef::Pixels(preview.get_untracked())))>
+                        <button data-testid="draw-activations"
+                            disabled=move || preview.with(Vec::is_empty)
+                            on:click=show_activations>
                             "Show activations (Insights tab)"
                         </button>
                     </div>
@@ -215,21 +246,11 @@ pub fn DrawPanel() -> impl IntoView {
                         </div>
                     </div>
                     <div class="prediction" data-testid="draw-prediction"
-                        data-class=move || classification.with(|c| {
-                            c.as_ref().and_then(|c| c.top_class()).map(|c| c.to_string()).unwrap_or_default()
-                        })
+                        data-class=top_class
                         data-latency-ms=move || classification.with(|c| {
                             c.as_ref().map(|c| format!("{:.1}", c.latency_ms)).unwrap_or_default()
                         })>
-                        {move || classification.with(|c| match c.as_ref().and_then(|c| c.top_class().map(|k| (k, c))) {
-                            Some((class, c)) => view! {
-                                <span class="big">{class}</span>
-                                <span class="subtle">
-                                    {format!("{:.1}% · {:.1} ms", c.probabilities[class] * 100.0, c.latency_ms)}
-                                </span>
-                            }.into_any(),
-                            None => view! { <span class="big muted">"?"</span> }.into_any(),
-                        })}
+                        {prediction}
                     </div>
                     <div data-testid="draw-probabilities">
                         <LiveCanvas draw=draw_probabilities track=probabilities_track

@@ -44,15 +44,45 @@ pub fn InsightsPanel() -> impl IntoView {
         }
     });
 
+    let validation_summary = move || {
+        state.insights.with(|s| {
+            s.insights.as_ref().map(|i| {
+                format!(
+                    "{} validation digits{}",
+                    i.validation_rows,
+                    i.epoch
+                        .map_or(String::new(), |e| format!(", after epoch {}", e + 1))
+                )
+            })
+        })
+    };
+    let errors = Signal::derive(move || {
+        state.insights.with(|s| {
+            s.insights
+                .as_ref()
+                .map(|i| i.errors.clone())
+                .unwrap_or_default()
+        })
+    });
+    let correct = Signal::derive(move || {
+        state.insights.with(|s| {
+            s.insights
+                .as_ref()
+                .map(|i| i.correct.clone())
+                .unwrap_or_default()
+        })
+    });
+
     view! {
         <section class="panel insights-panel">
             <Show when=move || state.insights.with(|s| s.insights.is_some())
-                fallback=|| view! { <p class="hint">"Train a model, or load train.csv with a model, to see how it does on the validation split."</p> }>
-                <p class="subtle">{move || state.insights.with(|s| s.insights.as_ref().map(|i| format!(
-                    "{} validation digits{}",
-                    i.validation_rows,
-                    i.epoch.map_or(String::new(), |e| format!(", after epoch {}", e + 1))
-                )))}</p>
+                fallback=|| view! {
+                    <p class="hint">
+                        "Train a model, or load train.csv with a model, to see how it does on the \
+                         validation split."
+                    </p>
+                }>
+                <p class="subtle">{validation_summary}</p>
                 <div class="columns">
                     <ConfusionMatrixView />
                     <ReportView />
@@ -69,10 +99,10 @@ pub fn InsightsPanel() -> impl IntoView {
                             }
                         } />
                 </h3>
-                <Gallery items=Signal::derive(move || state.insights.with(|s| s.insights.as_ref().map(|i| i.errors.clone()).unwrap_or_default()))
+                <Gallery items=errors
                     testid="top-errors" />
                 <h3>"Most confident correct predictions"</h3>
-                <Gallery items=Signal::derive(move || state.insights.with(|s| s.insights.as_ref().map(|i| i.correct.clone()).unwrap_or_default()))
+                <Gallery items=correct
                     testid="top-correct" />
             </Show>
             <ActivationsView />
@@ -102,22 +132,34 @@ fn ConfusionMatrixView() -> impl IntoView {
                 <tbody>
                     {move || state.insights.with(|s| s.insights.as_ref().map(|i| {
                         let fractions = i.confusion.normalized_rows();
-                        let max = i.confusion.counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+                        let counts = &i.confusion.counts;
+                        let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
                         i.confusion.counts.iter().enumerate().map(|(truth, row)| view! {
                             <tr>
                                 <th>{truth}</th>
                                 {row.iter().enumerate().map(|(predicted, &count)| {
                                     let fraction = fractions[truth][predicted];
-                                    let intensity = if normalized.get() { fraction } else { (count as f64 / max).sqrt() };
-                                    let text = if normalized.get() { format!("{:.2}", fraction) } else { count.to_string() };
+                                    let intensity = if normalized.get() {
+                                        fraction
+                                    } else {
+                                        (count as f64 / max).sqrt()
+                                    };
+                                    let text = if normalized.get() {
+                                        format!("{:.2}", fraction)
+                                    } else {
+                                        count.to_string()
+                                    };
                                     let style = format!("--heat:{intensity:.3}");
+                                    let title =
+                                        format!("true {truth}, predicted {predicted}: {count}");
+                                    let open_cell = move |_| worker::send(Command::ConfusionCell {
+                                        truth: truth as u8, predicted: predicted as u8, limit: 48,
+                                    });
                                     view! {
-                                        <td class="cell" class:diagonal=truth == predicted style=style
-                                            data-truth=truth data-predicted=predicted data-count=count
-                                            title=format!("true {truth}, predicted {predicted}: {count}")
-                                            on:click=move |_| worker::send(Command::ConfusionCell {
-                                                truth: truth as u8, predicted: predicted as u8, limit: 48,
-                                            })>{text}</td>
+                                        <td class="cell" class:diagonal=truth == predicted
+                                            style=style data-truth=truth data-predicted=predicted
+                                            data-count=count title=title
+                                            on:click=open_cell>{text}</td>
                                     }
                                 }).collect_view()}
                             </tr>
@@ -148,7 +190,12 @@ fn ReportView() -> impl IntoView {
         <div class="report">
             <h3>"Classification report"</h3>
             <table data-testid="class-report">
-                <thead><tr><th></th><th>"precision"</th><th>"recall"</th><th>"f1-score"</th><th>"support"</th></tr></thead>
+                <thead>
+                    <tr>
+                        <th></th><th>"precision"</th><th>"recall"</th><th>"f1-score"</th>
+                        <th>"support"</th>
+                    </tr>
+                </thead>
                 <tbody>
                     {move || state.insights.with(|s| s.insights.as_ref().map(|i| {
                         let r = &i.report;
@@ -156,7 +203,9 @@ fn ReportView() -> impl IntoView {
                             .map(|(c, s)| row(c.to_string(), *s).into_any()).collect();
                         rows.push(view! {
                             <tr class="accuracy" data-accuracy=r.accuracy>
-                                <th>"accuracy"</th><td></td><td></td><td>{format!("{:.4}", r.accuracy)}</td><td>{r.macro_avg.support}</td>
+                                <th>"accuracy"</th><td></td><td></td>
+                                <td>{format!("{:.4}", r.accuracy)}</td>
+                                <td>{r.macro_avg.support}</td>
                             </tr>
                         }.into_any());
                         rows.push(row("macro avg".into(), r.macro_avg).into_any());
@@ -177,16 +226,19 @@ fn CellView() -> impl IntoView {
         <Show when=move || state.insights.with(|s| s.cell.is_some())>
             <div class="cell-digits" data-testid="confusion-cell">
                 {move || state.insights.with(|s| s.cell.clone()).map(|cell| view! {
-                    <h4>{format!("True {}, predicted {}: {} digit{}", cell.truth, cell.predicted, cell.total,
-                        if cell.total == 1 { "" } else { "s" })}
-                        <button on:click=move |_| state.insights.update(|s| s.close_cell())>"close"</button>
+                    <h4>{format!("True {}, predicted {}: {} digit{}", cell.truth, cell.predicted,
+                        cell.total, if cell.total == 1 { "" } else { "s" })}
+                        <button on:click=move |_| state.insights.update(|s| s.close_cell())>
+                            "close"
+                        </button>
                     </h4>
                     <div class="digit-grid">
                         {cell.images.into_iter().map(|d| {
                             let position = d.row;
+                            let show = move |_| target.set(Some(ImageRef::Validation(position)));
                             view! {
                                 <button class="digit-button" title="show activations"
-                                    on:click=move |_| target.set(Some(ImageRef::Validation(position)))>
+                                    on:click=show>
                                     <Digit pixels=d.pixels size=42 />
                                 </button>
                             }
@@ -205,6 +257,10 @@ fn Gallery(#[prop(into)] items: Signal<Vec<GalleryItem>>, testid: &'static str) 
         <div class="gallery" data-testid=testid>
             {move || items.get().into_iter().map(|item| {
                 let p = item.prediction;
+                let probabilities = format!(
+                    "P(pred) {:.3} · P(true) {:.3}",
+                    p.predicted_probability, p.truth_probability
+                );
                 view! {
                     <figure class="gallery-item" data-truth=p.truth data-predicted=p.predicted
                         data-margin=format!("{:.6}", p.error_margin())
@@ -212,7 +268,7 @@ fn Gallery(#[prop(into)] items: Signal<Vec<GalleryItem>>, testid: &'static str) 
                         <Digit pixels=item.pixels size=64 />
                         <figcaption>
                             <div>{format!("true {} → predicted {}", p.truth, p.predicted)}</div>
-                            <div class="subtle">{format!("P(pred) {:.3} · P(true) {:.3}", p.predicted_probability, p.truth_probability)}</div>
+                            <div class="subtle">{probabilities}</div>
                         </figcaption>
                     </figure>
                 }
@@ -227,32 +283,43 @@ fn ActivationsView() -> impl IntoView {
     let target = expect_context::<ActivationTarget>().0;
     let test_row = RwSignal::new(String::from("0"));
     let validation_row = RwSignal::new(String::from("0"));
+    let show_validation = move |_| {
+        if let Ok(i) = validation_row.get_untracked().parse() {
+            target.set(Some(ImageRef::Validation(i)))
+        }
+    };
+    let show_test = move |_| {
+        if let Ok(i) = test_row.get_untracked().parse() {
+            target.set(Some(ImageRef::Test(i)))
+        }
+    };
     view! {
         <div class="activations">
             <h3>"Activations, layer by layer"</h3>
             <div class="field-row">
                 <label class="field"><span>"Validation digit #"</span>
-                    <input type="number" min="0" class="tiny" data-testid="activation-validation-index"
+                    <input type="number" min="0" class="tiny"
+                        data-testid="activation-validation-index"
                         prop:value=move || validation_row.get()
                         on:input=move |ev| validation_row.set(event_target_value(&ev)) /></label>
-                <button data-testid="activation-validation" on:click=move |_| {
-                    if let Ok(i) = validation_row.get_untracked().parse() { target.set(Some(ImageRef::Validation(i))) }
-                }>"Show validation digit"</button>
+                <button data-testid="activation-validation" on:click=show_validation>
+                    "Show validation digit"
+                </button>
                 <label class="field"><span>"Test digit #"</span>
                     <input type="number" min="0" class="tiny" data-testid="activation-test-index"
                         prop:value=move || test_row.get()
                         on:input=move |ev| test_row.set(event_target_value(&ev)) /></label>
-                <button data-testid="activation-test" disabled=move || state.data.with(|d| d.test.is_none())
-                    on:click=move |_| {
-                        if let Ok(i) = test_row.get_untracked().parse() { target.set(Some(ImageRef::Test(i))) }
-                    }>"Show test digit"</button>
+                <button data-testid="activation-test"
+                    disabled=move || state.data.with(|d| d.test.is_none())
+                    on:click=show_test>"Show test digit"</button>
             </div>
             {move || state.insights.with(|s| s.activations.clone()).map(|a| view! {
                 <div class="activation-input">
                     <Digit pixels=a.input.clone() size=84 palette=Palette::Viridis />
                     <span class="subtle">"input"</span>
                 </div>
-                {a.layers.into_iter().map(|layer| view! { <LayerGrid layer=layer /> }).collect_view()}
+                {a.layers.into_iter().map(|layer| view! { <LayerGrid layer=layer /> })
+                    .collect_view()}
             })}
         </div>
     }

@@ -130,15 +130,20 @@ pub fn App() -> impl IntoView {
         }
     });
 
+    let device_kind = move || {
+        let kind = state.connection.with(|c| c.device.as_ref().map(|d| d.kind));
+        match kind {
+            Some(DeviceKind::Gpu) => "gpu",
+            Some(DeviceKind::Cpu) => "cpu",
+            None => "",
+        }
+    };
+
     view! {
         <header>
             <h1>"Digit Lab"</h1>
             <div class="device" data-testid="device-info"
-                data-kind=move || state.connection.with(|c| match c.device.as_ref().map(|d| d.kind) {
-                    Some(DeviceKind::Gpu) => "gpu",
-                    Some(DeviceKind::Cpu) => "cpu",
-                    None => "",
-                })>
+                data-kind=device_kind>
                 {move || match state.connection.with(|c| c.device.clone()) {
                     None => "starting the compute device…".to_string(),
                     Some(d) => match (d.kind, d.fallback_reason) {

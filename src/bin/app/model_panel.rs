@@ -104,8 +104,10 @@ pub fn ModelPanel() -> impl IntoView {
     view! {
         <section class="panel model-panel">
             <div class="buttons">
-                <FileDrop label="Load a model file (.bpk)" accept=".bpk" testid="model-file" on_file=on_file />
-                <button data-testid="model-download" on:click=download disabled=move || state.model.with(|m| m.current.is_none())>
+                <FileDrop label="Load a model file (.bpk)" accept=".bpk" testid="model-file"
+                    on_file=on_file />
+                <button data-testid="model-download" on:click=download
+                    disabled=move || state.model.with(|m| m.current.is_none())>
                     "Download model"
                 </button>
                 <button data-testid="model-bundled" on:click=reset>"Use the bundled model"</button>
@@ -120,10 +122,16 @@ pub fn ModelPanel() -> impl IntoView {
                             t.val_accuracy.map_or("-".into(), percent)))}
                     </p>
                     <table class="summary-table" data-testid="model-summary">
-                        <thead><tr><th>"layer"</th><th>"output shape"</th><th>"params"</th></tr></thead>
+                        <thead>
+                            <tr><th>"layer"</th><th>"output shape"</th><th>"params"</th></tr>
+                        </thead>
                         <tbody>
                             {m.layers.iter().map(|l| view! {
-                                <tr><td>{l.name.clone()}</td><td>{l.output.describe()}</td><td>{l.params}</td></tr>
+                                <tr>
+                                    <td>{l.name.clone()}</td>
+                                    <td>{l.output.describe()}</td>
+                                    <td>{l.params}</td>
+                                </tr>
                             }).collect_view()}
                         </tbody>
                     </table>

@@ -54,6 +54,17 @@ pub fn PredictPanel() -> impl IntoView {
             format!("{done} / {total} digits")
         })
     });
+    let download_title = move || {
+        if predictions.with(Option::is_none) {
+            if no_test() {
+                "Load test.csv and predict it first."
+            } else {
+                "Predict test.csv first."
+            }
+        } else {
+            ""
+        }
+    };
     view! {
         <section class="panel predict-panel">
             <div class="buttons">
@@ -68,9 +79,7 @@ pub fn PredictPanel() -> impl IntoView {
                 </label>
                 <button data-testid="download-submission" on:click=save
                     disabled=move || predictions.with(Option::is_none)
-                    title=move || if predictions.with(Option::is_none) {
-                        if no_test() { "Load test.csv and predict it first." } else { "Predict test.csv first." }
-                    } else { "" }>
+                    title=download_title>
                     "Download submission.csv"
                 </button>
             </div>
@@ -78,7 +87,8 @@ pub fn PredictPanel() -> impl IntoView {
                 let why = why_disabled();
                 if !why.is_empty() { why.to_string() }
                 else if predictions.with(Option::is_none) {
-                    "Press Predict to label every test digit; then download submission.csv.".to_string()
+                    "Press Predict to label every test digit; then download submission.csv."
+                        .to_string()
                 }
                 else { String::new() }
             }}</p>
@@ -90,7 +100,9 @@ pub fn PredictPanel() -> impl IntoView {
                     {format!("{} test digits labelled. The first {}:", p.rows, p.preview.len())}
                 </p>
                 <DigitGrid images=p.preview testid="predictions-preview"
-                    caption=|d| d.label.map_or(String::new(), |l| format!("#{} → {l}", d.row + 1)) />
+                    caption=|d| {
+                        d.label.map_or(String::new(), |l| format!("#{} → {l}", d.row + 1))
+                    } />
             })}
         </section>
     }

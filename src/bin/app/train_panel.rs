@@ -151,6 +151,16 @@ pub fn TrainPanel() -> impl IntoView {
         RunStatus::Paused => worker::send(Command::Resume),
         _ => worker::send(Command::Pause),
     };
+    let adam_selected = move || settings.optimizer.get() == "adam";
+    let rmsprop_selected = move || settings.optimizer.get() == "rmsprop";
+    let cannot_pause = move || !matches!(status.get(), RunStatus::Running | RunStatus::Paused);
+    let pause_label = move || {
+        if status.get() == RunStatus::Paused {
+            "Resume"
+        } else {
+            "Pause"
+        }
+    };
 
     view! {
         <section class="panel train-panel">
@@ -167,9 +177,10 @@ pub fn TrainPanel() -> impl IntoView {
                             }>
                             {Preset::ALL.iter().map(|p| {
                                 let selected = move || settings.preset.get() == *p;
+                                let params = p.architecture().param_count();
                                 view! {
                                     <option value=p.id() selected=selected>
-                                        {format!("{} — {} params", p.title(), p.architecture().param_count())}
+                                        {format!("{} — {} params", p.title(), params)}
                                     </option>
                                 }
                             }).collect_view()}
@@ -177,22 +188,28 @@ pub fn TrainPanel() -> impl IntoView {
                     </label>
                     <div class="field-row">
                         <Field label="Epochs" value=settings.epochs testid="epochs-input" />
-                        <Field label="Batch size" value=settings.batch_size testid="batch-size-input" />
+                        <Field label="Batch size" value=settings.batch_size
+                            testid="batch-size-input" />
                     </div>
                     <div class="field-row">
                         <label class="field">
                             <span>"Optimizer"</span>
                             <select data-testid="optimizer-select"
                                 on:change=move |ev| settings.optimizer.set(event_target_value(&ev))>
-                                <option value="adam" selected=move || settings.optimizer.get() == "adam">"Adam"</option>
-                                <option value="rmsprop" selected=move || settings.optimizer.get() == "rmsprop">"RMSprop (Keras)"</option>
+                                <option value="adam" selected=adam_selected>"Adam"</option>
+                                <option value="rmsprop" selected=rmsprop_selected>
+                                    "RMSprop (Keras)"
+                                </option>
                             </select>
                         </label>
-                        <Field label="Learning rate" value=settings.learning_rate testid="lr-input" />
-                        <Field label="LR × per epoch" value=settings.lr_decay testid="lr-decay-input" />
+                        <Field label="Learning rate" value=settings.learning_rate
+                            testid="lr-input" />
+                        <Field label="LR × per epoch" value=settings.lr_decay
+                            testid="lr-decay-input" />
                     </div>
                     <div class="field-row">
-                        <Field label="Validation fraction" value=settings.validation_fraction testid="validation-input" />
+                        <Field label="Validation fraction" value=settings.validation_fraction
+                            testid="validation-input" />
                         <Field label="Seed" value=settings.seed testid="seed-input" />
                     </div>
                     <h3>"Augmentation"</h3>
@@ -203,7 +220,8 @@ pub fn TrainPanel() -> impl IntoView {
                     </div>
                     <div class="field-row">
                         <Field label="Width shift" value=settings.width_shift testid="aug-width" />
-                        <Field label="Height shift" value=settings.height_shift testid="aug-height" />
+                        <Field label="Height shift" value=settings.height_shift
+                            testid="aug-height" />
                     </div>
                     <h3>"Callbacks"</h3>
                     <label class="check">
@@ -215,19 +233,23 @@ pub fn TrainPanel() -> impl IntoView {
                     <label class="check">
                         <input type="checkbox" data-testid="early-stop-toggle"
                             prop:checked=move || settings.early_stopping.get()
-                            on:change=move |ev| settings.early_stopping.set(event_target_checked(&ev)) />
+                            on:change=move |ev| {
+                                settings.early_stopping.set(event_target_checked(&ev))
+                            } />
                         "Early stopping, patience"
                         <input type="text" class="tiny" data-testid="patience-input"
                             prop:value=move || settings.patience.get()
                             on:input=move |ev| settings.patience.set(event_target_value(&ev)) />
                     </label>
                     <div class="buttons">
-                        <button class="primary" data-testid="train-button" on:click=start disabled=busy>"Train"</button>
+                        <button class="primary" data-testid="train-button" on:click=start
+                            disabled=busy>"Train"</button>
                         <button data-testid="pause-button" on:click=pause
-                            disabled=move || !matches!(status.get(), RunStatus::Running | RunStatus::Paused)>
-                            {move || if status.get() == RunStatus::Paused { "Resume" } else { "Pause" }}
+                            disabled=cannot_pause>
+                            {pause_label}
                         </button>
-                        <button data-testid="stop-button" on:click=move |_| worker::send(Command::Stop)
+                        <button data-testid="stop-button"
+                            on:click=move |_| worker::send(Command::Stop)
                             disabled=move || !busy.get()>"Stop"</button>
                     </div>
                 </div>
@@ -249,17 +271,22 @@ fn Progress() -> impl IntoView {
     let state = expect_context::<AppState>();
     let fraction = Signal::derive(move || state.run.with(|run| run.fraction()));
     let label = Signal::derive(move || state.run.with(|run| run.progress_label(now_ms())));
+    let worker_memory = move || state.connection.with(|c| c.worker_memory);
+    let memory_bytes = move || worker_memory().map(|b| b.to_string()).unwrap_or_default();
+    let memory_text =
+        move || worker_memory().map(|b| format!("worker memory {:.1} MB", b as f64 / 1048576.0));
     view! {
         <div class="progress-block">
             <ProgressBar fraction=fraction label=label testid="progress" />
             <p class="subtle" data-testid="worker-memory"
-                data-bytes=move || state.connection.with(|c| c.worker_memory).map(|b| b.to_string()).unwrap_or_default()>
-                {move || state.connection.with(|c| c.worker_memory).map(|b| format!("worker memory {:.1} MB", b as f64 / 1048576.0))}
+                data-bytes=memory_bytes>
+                {memory_text}
             </p>
             <p class="finish" data-testid="train-status">
                 {move || state.run.with(|t| match (&t.status, &t.finish) {
                     (RunStatus::Finished, Some(f)) => format!(
-                        "Finished ({:?}) after {} epochs in {}; best epoch {} (validation accuracy {}). The best weights are the current model.",
+                        "Finished ({:?}) after {} epochs in {}; best epoch {} \
+                         (validation accuracy {}). The best weights are the current model.",
                         f.reason, f.epochs_run, duration(f.seconds),
                         f.best_epoch.map_or("-".into(), |e| (e + 1).to_string()),
                         f.best_val_accuracy.map_or("-".into(), percent),

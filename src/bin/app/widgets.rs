@@ -23,11 +23,12 @@ pub fn ProgressBar(
     #[prop(into)] label: Signal<String>,
     testid: &'static str,
 ) -> impl IntoView {
+    let fill_style = move || format!("width:{:.1}%", fraction.get().clamp(0.0, 1.0) * 100.0);
     view! {
         <div class="progress" data-testid=testid role="progressbar"
             aria-valuemin="0" aria-valuemax="100"
             aria-valuenow=move || format!("{:.0}", fraction.get() * 100.0)>
-            <div class="progress-fill" style=move || format!("width:{:.1}%", fraction.get().clamp(0.0, 1.0) * 100.0)></div>
+            <div class="progress-fill" style=fill_style></div>
             <span class="progress-label">{label}</span>
         </div>
     }
@@ -92,7 +93,10 @@ pub fn LiveCanvas(
             let _ = window.request_animation_frame(frame.unchecked_ref());
         }
     });
-    view! { <canvas node_ref=canvas class=class data-testid=testid data-points=move || track.get()></canvas> }
+    view! {
+        <canvas node_ref=canvas class=class data-testid=testid
+            data-points=move || track.get()></canvas>
+    }
 }
 
 /// Read a file with progress, then hand its bytes to the worker to parse.

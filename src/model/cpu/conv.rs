@@ -25,7 +25,8 @@ pub struct ConvGeometry {
     pub out_channels: usize,
     pub kernel: [usize; 2],
     pub stride: [usize; 2],
-    /// Zero rows above and zero columns left of the input; the far ends follow from the output size.
+    /// Zero rows above and zero columns left of the input; the far ends follow from the output
+    /// size.
     pub pad_begin: [usize; 2],
     pub out_height: usize,
     pub out_width: usize,
