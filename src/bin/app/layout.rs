@@ -95,7 +95,7 @@ pub fn App() -> impl IntoView {
     let tab = RwSignal::new(Tab::Data);
     let adapter = RwSignal::new(None::<String>);
 
-    worker::spawn(state);
+    crate::effects::connect(state);
     // Memos: the connection also changes with each epoch's memory reading, which must not
     // re-run these effects.
     let ready = Memo::new(move |_| state.connection.with(|c| c.ready));

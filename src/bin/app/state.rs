@@ -1,6 +1,6 @@
 //! The page's state: one signal per feature of [`crate::logic`]. Worker replies enter through
-//! [`AppState::apply`] only, which folds them into every feature and hands the side effects to
-//! [`crate::effects`]; panels read the signals and send commands.
+//! [`AppState::apply`] only, which folds them into every feature and returns the side effect
+//! they ask for (the caller hands it to `effects`); panels read the signals and send commands.
 
 use digit_lab::protocol::{Failure, Reply};
 use leptos::prelude::*;
@@ -12,7 +12,7 @@ use crate::logic::model::ModelState;
 use crate::logic::notice::Notice;
 use crate::logic::predict::PredictState;
 use crate::logic::run::RunState;
-use crate::logic::{Feature, Incoming, effect_of};
+use crate::logic::{Effect, Feature, Incoming, effect_of};
 
 #[derive(Clone, Copy)]
 pub struct AppState {
@@ -42,8 +42,8 @@ impl AppState {
         }
     }
 
-    /// Fold one worker reply into every feature, then perform what it asks for.
-    pub fn apply(&self, reply: Reply, bytes: Option<Vec<u8>>) {
+    /// Fold one worker reply into every feature; returns what it asks of the world outside.
+    pub fn apply(&self, reply: Reply, bytes: Option<Vec<u8>>) -> Option<Effect> {
         let incoming = Incoming::new(&reply, bytes.as_deref(), now_ms());
         fold(self.connection, &incoming);
         fold(self.data, &incoming);
@@ -52,9 +52,7 @@ impl AppState {
         fold(self.insights, &incoming);
         fold(self.predict, &incoming);
         fold(self.notice, &incoming);
-        if let Some(effect) = effect_of(&reply, bytes.as_deref()) {
-            crate::effects::perform(*self, effect);
-        }
+        effect_of(&reply, bytes.as_deref())
     }
 
     /// Show a failure the page found itself.

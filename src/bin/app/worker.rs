@@ -2,8 +2,9 @@
 //! (in the encoding of `digit_lab::protocol::wire`, shared with the worker).
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
-use digit_lab::protocol::{Command, DataRole, Failure, Operation, Problem, wire};
+use digit_lab::protocol::{Command, DataRole, Failure, Operation, Problem, Reply, wire};
 use js_sys::Uint8Array;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -11,8 +12,12 @@ use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
 use crate::state::AppState;
 
+/// What the page does with each reply (given once, by `effects::connect`).
+pub type OnReply = Rc<dyn Fn(Reply, Option<Vec<u8>>)>;
+
 thread_local! {
-    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+    /// The running worker, with what a replacement needs to be wired the same way.
+    static WORKER: RefCell<Option<(Worker, AppState, OnReply)>> = const { RefCell::new(None) };
     /// The files the user loaded, to hand to a replacement worker after a crash.
     static FILES: RefCell<[Option<web_sys::File>; 2]> = const { RefCell::new([None, None]) };
 }
@@ -36,17 +41,17 @@ pub fn remembered_file(role: DataRole) -> Option<web_sys::File> {
 /// Replace a crashed worker with a fresh one (the page's state already moved to the CPU and
 /// bumped the generation: see `logic::connection`). The loaded files and the stored best
 /// checkpoint are handed to the new worker once it is ready (`layout`).
-pub fn restart(state: AppState) {
-    WORKER.with(|w| {
-        if let Some(old) = w.borrow_mut().take() {
-            old.terminate();
-        }
-    });
-    spawn(state);
+pub fn restart() {
+    let Some((old, state, on_reply)) = WORKER.with(|w| w.borrow_mut().take()) else {
+        return;
+    };
+    old.terminate();
+    spawn(state, on_reply);
 }
 
-/// Start the worker (a module worker that loads the worker's own wasm) and listen to it.
-pub fn spawn(state: AppState) {
+/// Start the worker (a module worker that loads the worker's own wasm) and hand its replies to
+/// `on_reply`.
+pub fn spawn(state: AppState, on_reply: OnReply) {
     let options = WorkerOptions::new();
     options.set_type(WorkerType::Module);
     let worker = match Worker::new_with_options("./assets/worker.js", &options) {
@@ -56,10 +61,11 @@ pub fn spawn(state: AppState) {
             return state.report(Failure::new(Operation::Worker, problem));
         }
     };
+    let handler = on_reply.clone();
     let on_message =
         Closure::<dyn FnMut(MessageEvent)>::new(
             move |event: MessageEvent| match wire::reply_from_js(&event.data()) {
-                Ok((reply, bytes)) => state.apply(reply, bytes),
+                Ok((reply, bytes)) => handler(reply, bytes),
                 Err(e) => state.report(Failure::new(Operation::Worker, Problem::Unreadable(e))),
             },
         );
@@ -76,7 +82,7 @@ pub fn spawn(state: AppState) {
         });
     worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     on_error.forget();
-    WORKER.with(|w| *w.borrow_mut() = Some(worker));
+    WORKER.with(|w| *w.borrow_mut() = Some((worker, state, on_reply)));
 }
 
 pub fn send(command: Command) {
@@ -90,7 +96,7 @@ pub fn send_with_bytes(command: Command, bytes: Option<Uint8Array>) {
         Err(e) => return web_sys::console::error_1(&format!("unsendable command: {e}").into()),
     };
     WORKER.with(|w| {
-        if let Some(worker) = w.borrow().as_ref() {
+        if let Some((worker, ..)) = w.borrow().as_ref() {
             let (message, transfer) = &message;
             let _ = worker.post_message_with_transfer(message, transfer);
         }
