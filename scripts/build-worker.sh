@@ -8,10 +8,13 @@ out="${1:-${TRUNK_STAGING_DIR:?usage: build-worker.sh OUT_DIR [debug|release]}}"
 profile="${2:-${TRUNK_PROFILE:-debug}}"
 cd "$(dirname "$0")/.."
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
-flags=()
-if [ "$profile" = release ]; then flags=(--release); fi
-cargo build --locked --target wasm32-unknown-unknown --bin digit-lab-worker "${flags[@]}"
+# Release builds use Cargo.toml's web-release profile (release, kernel-building crates for size).
+case "$profile" in
+  release) cargo_profile=web-release output=web-release ;;
+  *) cargo_profile=dev output=debug ;;
+esac
+cargo build --locked --target wasm32-unknown-unknown --bin digit-lab-worker --profile "$cargo_profile"
 mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name digit-lab-worker \
-  "$target_dir/wasm32-unknown-unknown/$profile/digit-lab-worker.wasm"
+  "$target_dir/wasm32-unknown-unknown/$output/digit-lab-worker.wasm"
 if [ "$profile" = release ]; then python3 scripts/strip-wasm-names.py "$out"/*_bg.wasm; fi

@@ -2,7 +2,8 @@
 // train.csv in the page, training images/s on WebGPU and on the wasm CPU path, the longest frame
 // while parsing and while training, worker memory per epoch, draw -> prediction latency.
 //
-//   [DIGIT_LAB_BENCH=cpu|webgpu] node tests/browser/bench.mjs [DIST_DIR]
+//   [DIGIT_LAB_BENCH=cpu|webgpu] [DIGIT_LAB_BENCH_PRESETS=digit-lab,kaggle-classic]
+//     node tests/browser/bench.mjs [DIST_DIR]
 //
 // DIST_DIR defaults to target/web-test (the debug site scripts/test.sh builds); measure the
 // release site with `bash scripts/build-release.sh && node tests/browser/bench.mjs dist`
@@ -72,12 +73,24 @@ async function measure({ webgpu }) {
   console.log(`full train.csv.gz read + parsed in ${Date.now() - t0} ms; longest frame meanwhile ${(await longestFrame(page)).toFixed(0)} ms`);
 
   // Train a few batches of the default model and of the notebook classic.
-  for (const preset of ["digit-lab", "kaggle-classic"]) {
+  const presets = (process.env.DIGIT_LAB_BENCH_PRESETS ?? "digit-lab,kaggle-classic").split(",");
+  for (const preset of presets) {
     await page.click('[data-testid="tab-train"]');
     await page.selectOption('[data-testid="model-select"]', preset);
     await setField(page, "epochs-input", 1);
     await resetFrames(page);
+    const clicked = Date.now();
     await page.click('[data-testid="train-button"]');
+    // The first batch waits for every kernel of the step to be built (CubeCL's expansion in the
+    // worker, then the browser's shader compiler on WebGPU).
+    const firstBatch = await page
+      .waitForFunction(
+        () => /batch \d+\//.test(document.querySelector('[data-testid="progress"]')?.textContent ?? ""),
+        null,
+        { timeout: 300_000, polling: 50 },
+      )
+      .then(() => `${Date.now() - clicked} ms`, () => "not within 300 s");
+    console.log(`${preset}: first batch ${firstBatch} after Train`);
     const batchSize = Number(await page.inputValue('[data-testid="batch-size-input"]'));
     const samples = [];
     let first = null;
