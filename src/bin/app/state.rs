@@ -44,15 +44,17 @@ impl AppState {
 
     /// Fold one worker reply into every feature; returns what it asks of the world outside.
     pub fn apply(&self, reply: Reply, bytes: Option<Vec<u8>>) -> Option<Effect> {
-        let incoming = Incoming::new(&reply, bytes.as_deref(), now_ms());
-        fold(self.connection, &incoming);
-        fold(self.data, &incoming);
-        fold(self.run, &incoming);
-        fold(self.model, &incoming);
-        fold(self.insights, &incoming);
-        fold(self.predict, &incoming);
-        fold(self.notice, &incoming);
-        effect_of(&reply, bytes.as_deref())
+        {
+            let incoming = Incoming::new(&reply, bytes.as_deref(), now_ms());
+            fold(self.connection, &incoming);
+            fold(self.data, &incoming);
+            fold(self.run, &incoming);
+            fold(self.model, &incoming);
+            fold(self.insights, &incoming);
+            fold(self.predict, &incoming);
+            fold(self.notice, &incoming);
+        }
+        effect_of(&reply, bytes)
     }
 
     /// Show a failure the page found itself.

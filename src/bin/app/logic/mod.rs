@@ -50,7 +50,8 @@ pub enum Effect {
     },
 }
 
-pub fn effect_of(reply: &Reply, bytes: Option<&[u8]>) -> Option<Effect> {
+/// `bytes` is the reply's payload, handed over (a model file is kept, not copied).
+pub fn effect_of(reply: &Reply, bytes: Option<Vec<u8>>) -> Option<Effect> {
     match (reply, bytes) {
         (Reply::WorkerCrashed { .. }, _) => Some(Effect::RestartWorker),
         (
@@ -61,7 +62,7 @@ pub fn effect_of(reply: &Reply, bytes: Option<&[u8]>) -> Option<Effect> {
             Some(bytes),
         ) => Some(Effect::StoreModel {
             file_name: file_name.clone(),
-            bytes: bytes.to_vec(),
+            bytes,
             checkpoint: *checkpoint,
         }),
         _ => None,
@@ -83,7 +84,7 @@ mod tests {
             file_name: "small-checkpoint.bpk".into(),
         };
         assert_eq!(
-            effect_of(&file, Some(&[1, 2, 3])),
+            effect_of(&file, Some(vec![1, 2, 3])),
             Some(Effect::StoreModel {
                 file_name: "small-checkpoint.bpk".into(),
                 bytes: vec![1, 2, 3],
