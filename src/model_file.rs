@@ -103,6 +103,8 @@ pub enum ModelFileError {
     TooNew(String, u32),
     #[error("{0} does not match its architecture: {1}")]
     Mismatch(String, String),
+    #[error("{0} describes a model Digit Lab cannot use: {1}. Choose another model file.")]
+    Invalid(String, String),
     #[error("reading the weights from the device failed: {0}")]
     Read(String),
 }
@@ -163,7 +165,75 @@ pub fn read_meta(file_name: &str, bytes: &[u8]) -> Result<ModelMeta, ModelFileEr
             meta.format_version,
         ));
     }
+    meta.check()
+        .map_err(|why| ModelFileError::Invalid(file_name.into(), why))?;
     Ok(meta)
+}
+
+#[cfg(feature = "engine")]
+/// Rows a training record may claim (Kaggle's train.csv has 42,000): bounds the arithmetic
+/// done with them (the validation split) however the file was edited.
+const MAX_RECORDED_ROWS: usize = 100_000_000;
+
+#[cfg(feature = "engine")]
+impl ModelMeta {
+    /// Every field a loaded file may not be trusted with: the architecture must build within
+    /// bounds (see [`Architecture::summary`]), the input scale and the training record must be
+    /// usable as they are.
+    fn check(&self) -> Result<(), String> {
+        self.architecture.summary().map_err(|e| e.to_string())?;
+        if !(self.input_scale.is_finite() && self.input_scale > 0.0) {
+            return Err(format!(
+                "input scale {} is not a positive number",
+                self.input_scale
+            ));
+        }
+        if let Some(t) = &self.training {
+            t.config
+                .validate()
+                .map_err(|e| format!("its training recipe is invalid ({e})"))?;
+            let rows = t.train_rows.checked_add(t.validation_rows);
+            if rows.is_none_or(|rows| rows > MAX_RECORDED_ROWS) {
+                return Err(format!(
+                    "its training record claims {} + {} rows",
+                    t.train_rows, t.validation_rows
+                ));
+            }
+            let fraction = |v: Option<f64>| v.is_none_or(|v| (0.0..=1.0).contains(&v));
+            if !fraction(t.val_accuracy) || t.val_loss.is_some_and(|l| l.is_nan() || l < 0.0) {
+                return Err("its recorded validation metrics are out of range".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every stored tensor must be f32 or f16 with as many bytes as its shape says, and every
+/// weight finite: a NaN weight makes every prediction NaN (and Draw answer nothing).
+#[cfg(feature = "engine")]
+fn check_weights(file_name: &str, bytes: &[u8]) -> Result<(), ModelFileError> {
+    let invalid = |why: String| ModelFileError::Invalid(file_name.into(), why);
+    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| ModelFileError::NotAModel(file_name.into(), format!("{e}")))?;
+    let tensors = reader
+        .into_tensors()
+        .map_err(|e| invalid(format!("its weights cannot be read ({e})")))?;
+    for tensor in tensors {
+        let (name, dtype, shape, _, data) = tensor
+            .into_parts()
+            .map_err(|e| invalid(format!("its weights cannot be read ({e})")))?;
+        if !matches!(dtype, DType::F32 | DType::F16) {
+            return Err(invalid(format!("weight {name} is stored as {dtype:?}")));
+        }
+        let data = TensorData::try_from_bytes(data, shape, dtype)
+            .map_err(|e| invalid(format!("weight {name} is cut short or padded ({e})")))?;
+        if data.iter::<f32>().any(|v| !v.is_finite()) {
+            return Err(invalid(format!(
+                "weight {name} holds NaN or infinite values"
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(feature = "engine")]
@@ -174,6 +244,7 @@ pub fn from_bytes(
     device: &Device,
 ) -> Result<(DigitNet, ModelMeta), ModelFileError> {
     let meta = read_meta(file_name, bytes)?;
+    check_weights(file_name, bytes)?;
     let mismatch = |why: String| ModelFileError::Mismatch(file_name.into(), why);
     let model =
         DigitNet::new(&meta.architecture, device, 0).map_err(|e| mismatch(e.to_string()))?;

@@ -3,6 +3,7 @@
 mod bench;
 mod common;
 mod evaluate;
+mod interrupt;
 mod predict;
 mod train;
 

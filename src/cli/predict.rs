@@ -8,7 +8,7 @@ use digit_lab::evaluation::predict::{Tta, argmax_rows, predict_probabilities};
 use digit_lab::submission::submission_csv;
 
 use super::DeviceArg;
-use super::common::{bar, compute_device, load_digits, load_model};
+use super::common::{bar, compute_device, load_digits, load_model, write_atomically};
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -49,8 +49,7 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     progress.finish_and_clear();
     let labels = argmax_rows(&probabilities);
-    std::fs::write(&args.out, submission_csv(&labels))
-        .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
+    write_atomically(&args.out, submission_csv(&labels).as_bytes())?;
     println!(
         "wrote {} ({} predictions{})",
         args.out.display(),

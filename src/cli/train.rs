@@ -15,7 +15,10 @@ use digit_lab::training::config::OptimizerConfig;
 use digit_lab::training::config::TrainConfig;
 use digit_lab::training::events::{EpochSummary, FinishReason, TrainEvent};
 
-use super::common::{bar, compute_device, load_digits, predict_rows, print_evaluation};
+use super::common::{
+    bar, compute_device, load_digits, predict_rows, print_evaluation, write_atomically,
+};
+use super::interrupt;
 use super::{DeviceArg, OptimizerArg};
 
 #[derive(Args)]
@@ -51,9 +54,12 @@ pub struct TrainArgs {
     /// Store the weights as f16 (half the file size).
     #[arg(long)]
     f16: bool,
-    /// Where to save the best checkpoint.
+    /// Where to save the best checkpoint (written as it improves, never half-written).
     #[arg(long, default_value = "model.bpk")]
     out: PathBuf,
+    /// Replace `--out` if it exists (without this, an existing file is never touched).
+    #[arg(long)]
+    force: bool,
 }
 
 fn parse_preset(id: &str) -> Result<Preset, String> {
@@ -85,6 +91,12 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         config.augmentation = AugmentConfig::NONE;
     }
     config.validate().map_err(|e| e.to_string())?;
+    if args.out.exists() && !args.force {
+        return Err(format!(
+            "{} exists; pass --force to replace it, or choose another --out",
+            args.out.display()
+        ));
+    }
 
     let mut digits = load_digits(&args.train, CsvKind::Train)?;
     if let Some(limit) = args.limit {
@@ -132,8 +144,18 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         },
         out: args.out.clone(),
     };
+    interrupt::catch();
     let finish = drive(&mut trainer, &checkpoint)?;
-    let best = trainer.best_model();
+    let Some(best) = trainer.best_model() else {
+        let why = finish
+            .failure
+            .as_ref()
+            .map_or_else(|| "no epoch was completed".to_string(), |f| f.to_string());
+        return Err(format!(
+            "{why}. No epoch ended with valid weights, so nothing was written ({} is as it was).",
+            args.out.display()
+        ));
+    };
     let bytes = pollster::block_on(checkpoint.save(
         &best,
         finish.epochs_run,
@@ -161,9 +183,14 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         print_evaluation(&truth, &argmax_rows(&probabilities));
     }
     match finish.reason {
-        FinishReason::Failed => Err(finish
-            .failure
-            .map_or_else(|| "training failed".into(), |f| f.to_string())),
+        FinishReason::Failed => Err(finish.failure.map_or_else(
+            || "training failed".into(),
+            |f| format!("{f} (the best epoch before it is saved)"),
+        )),
+        FinishReason::Cancelled if interrupt::requested() => {
+            println!("interrupted by Ctrl-C after {} epochs", finish.epochs_run);
+            std::process::exit(130)
+        }
         _ => Ok(()),
     }
 }
@@ -181,7 +208,13 @@ fn drive(
     let mut last_epoch = None::<EpochSummary>;
     pollster::block_on(async {
         let mut finish = None;
+        let mut stopping = false;
         while let Some(event) = trainer.next_event().await {
+            if interrupt::requested() && !stopping {
+                stopping = true;
+                progress.println("Ctrl-C: stopping after this batch (again to quit at once)");
+                trainer.cancel_handle().cancel();
+            }
             match event {
                 TrainEvent::Started(_) => progress.set_prefix("1"),
                 TrainEvent::Batch(b) => {
@@ -214,9 +247,12 @@ fn drive(
                     let (accuracy, loss) = last_epoch
                         .as_ref()
                         .map_or((None, None), |e| (e.val_accuracy, e.val_loss));
+                    let Some(best) = trainer.best_model() else {
+                        continue;
+                    };
                     checkpoint
                         .save(
-                            &trainer.best_model(),
+                            &best,
                             epoch + 1,
                             Some(epoch),
                             accuracy,
@@ -285,8 +321,7 @@ impl Checkpoint {
         let bytes = model_file::to_bytes(model, &meta, self.precision)
             .await
             .map_err(|e| e.to_string())?;
-        std::fs::write(&self.out, &bytes)
-            .map_err(|e| format!("cannot write {}: {e}", self.out.display()))?;
+        write_atomically(&self.out, &bytes)?;
         Ok(bytes.len())
     }
 }

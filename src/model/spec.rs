@@ -8,6 +8,18 @@ use crate::data::csv::IMAGE_SIDE;
 
 pub const NUM_CLASSES: usize = 10;
 
+/// Bounds on an architecture, so that one read from an untrusted model file cannot ask for a
+/// terabyte, divide by zero or overflow. The presets stay far below each (at most 128
+/// filters, 5x5 kernels, stride 2, 256 units).
+pub const MAX_LAYERS: usize = 64;
+pub const MAX_FILTERS: usize = 1024;
+pub const MAX_KERNEL: usize = 11;
+pub const MAX_STRIDE: usize = 4;
+pub const MAX_UNITS: usize = 16_384;
+pub const MAX_PARAMETERS: usize = 50_000_000;
+/// Values of one image's activation after a layer (128 filters at 28x28 is 100,352).
+pub const MAX_ACTIVATION: usize = 1 << 20;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Padding {
     Same,
@@ -56,6 +68,14 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// Values per image (saturating: only compared with a bound).
+    pub fn values(&self) -> usize {
+        match *self {
+            Shape::Maps(c, h, w) => c.saturating_mul(h).saturating_mul(w),
+            Shape::Features(n) => n,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Shape::Maps(c, h, w) => format!("{h}x{w}x{c}"),
@@ -95,7 +115,19 @@ impl Architecture {
     pub fn summary(&self) -> Result<Vec<LayerInfo>, ArchitectureError> {
         let mut shape = Shape::Maps(1, IMAGE_SIDE, IMAGE_SIDE);
         let mut counters = std::collections::HashMap::<&str, usize>::new();
+        if self.layers.len() > MAX_LAYERS {
+            return Err(ArchitectureError {
+                index: MAX_LAYERS,
+                name: "layers".into(),
+                input: shape.describe(),
+                reason: format!(
+                    "{} layers; at most {MAX_LAYERS} are supported",
+                    self.layers.len()
+                ),
+            });
+        }
         let mut rows = Vec::with_capacity(self.layers.len());
+        let mut total_params = 0usize;
         for (index, spec) in self.layers.iter().enumerate() {
             let base = spec.keras_name();
             let count = counters.entry(base).or_default();
@@ -107,6 +139,10 @@ impl Architecture {
                 input: shape.describe(),
                 reason: reason.to_string(),
             };
+            if let Some(reason) = spec.out_of_bounds() {
+                return Err(fail(&reason));
+            }
+            let too_big = || fail("the layer is too large to build");
             let (output, params, non_trainable) = match (spec, shape) {
                 (
                     LayerSpec::Conv {
@@ -125,7 +161,11 @@ impl Architecture {
                     let (Some(oh), Some(ow)) = (out(h), out(w)) else {
                         return Err(fail("the kernel is larger than the input"));
                     };
-                    let params = kernel * kernel * c * filters + filters;
+                    let params = (kernel * kernel)
+                        .checked_mul(c)
+                        .and_then(|n| n.checked_mul(*filters))
+                        .and_then(|n| n.checked_add(*filters))
+                        .ok_or_else(too_big)?;
                     (Shape::Maps(*filters, oh, ow), params, 0)
                 }
                 (LayerSpec::BatchNorm, Shape::Maps(c, ..) | Shape::Features(c)) => {
@@ -135,12 +175,30 @@ impl Architecture {
                     (Shape::Maps(c, h / 2, w / 2), 0, 0)
                 }
                 (LayerSpec::Dropout { .. }, _) => (shape, 0, 0),
-                (LayerSpec::Flatten, Shape::Maps(c, h, w)) => (Shape::Features(c * h * w), 0, 0),
+                (LayerSpec::Flatten, Shape::Maps(..)) => (Shape::Features(shape.values()), 0, 0),
                 (LayerSpec::Dense { units, .. }, Shape::Features(n)) => {
-                    (Shape::Features(*units), n * units + units, 0)
+                    let params = n
+                        .checked_mul(*units)
+                        .and_then(|p| p.checked_add(*units))
+                        .ok_or_else(too_big)?;
+                    (Shape::Features(*units), params, 0)
                 }
                 _ => return Err(fail("this layer does not accept that shape")),
             };
+            total_params = total_params
+                .checked_add(params)
+                .filter(|&total| total <= MAX_PARAMETERS)
+                .ok_or_else(|| {
+                    fail(&format!(
+                        "the model would have over {MAX_PARAMETERS} parameters"
+                    ))
+                })?;
+            if output.values() > MAX_ACTIVATION {
+                return Err(fail(&format!(
+                    "its output {} has over {MAX_ACTIVATION} values per image",
+                    output.describe()
+                )));
+            }
             shape = output;
             rows.push(LayerInfo {
                 name,
@@ -170,6 +228,35 @@ impl Architecture {
 }
 
 impl LayerSpec {
+    /// Why this layer's own settings cannot be built, whatever its input.
+    fn out_of_bounds(&self) -> Option<String> {
+        match *self {
+            LayerSpec::Conv {
+                filters,
+                kernel,
+                stride,
+                ..
+            } => {
+                if !(1..=MAX_FILTERS).contains(&filters) {
+                    Some(format!("{filters} filters; use 1 to {MAX_FILTERS}"))
+                } else if !(1..=MAX_KERNEL).contains(&kernel) {
+                    Some(format!("a {kernel}x{kernel} kernel; use 1 to {MAX_KERNEL}"))
+                } else if !(1..=MAX_STRIDE).contains(&stride) {
+                    Some(format!("stride {stride}; use 1 to {MAX_STRIDE}"))
+                } else {
+                    None
+                }
+            }
+            LayerSpec::Dropout { rate } if !(0.0..1.0).contains(&rate) => Some(format!(
+                "dropout rate {rate}; it must be at least 0 and below 1"
+            )),
+            LayerSpec::Dense { units, .. } if !(1..=MAX_UNITS).contains(&units) => {
+                Some(format!("{units} units; use 1 to {MAX_UNITS}"))
+            }
+            _ => None,
+        }
+    }
+
     fn keras_name(&self) -> &'static str {
         match self {
             LayerSpec::Conv { .. } => "conv2d",

@@ -98,8 +98,8 @@ pub enum Problem {
     Input(String),
     /// The worker's wasm trapped (a panic or a lost GPU device) and was replaced.
     #[error(
-        "the background worker stopped ({0}). A fresh one is starting on the CPU; your files \
-         and the best checkpoint saved in this browser are restored."
+        "the background worker stopped ({0}). A fresh one is starting, with the files it had \
+         loaded and the current model saved in this browser."
     )]
     WorkerCrashed(String),
     #[error(

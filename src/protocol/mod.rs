@@ -98,8 +98,6 @@ pub enum Command {
         file_name: String,
         source: ModelSource,
     },
-    /// Reply with the current model as a file (for download or storage).
-    ExportModel,
     /// Predict the loaded train.csv's validation split with the current model (the split it was
     /// trained with, when recorded) to fill the insight views.
     EvaluateValidation,
@@ -128,7 +126,7 @@ pub struct GalleryItem {
     pub pixels: Vec<u8>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Insights {
     pub epoch: Option<usize>,
     pub validation_rows: usize,
@@ -213,11 +211,23 @@ pub enum Reply {
         preview: Vec<DigitImage>,
         rows: usize,
     },
+    /// A model became current; its model file comes alongside, byte for byte what a download
+    /// of the current model must give (a loaded file as it came, a trained model as saved).
     ModelReady(Box<ModelInfo>),
-    /// A model file comes alongside; `checkpoint` marks one saved during training.
-    ModelFile {
-        checkpoint: bool,
+    /// The running training run's best weights so far, as a model file alongside (a new best
+    /// epoch was validated); they are not the current model (yet).
+    Checkpoint {
+        epoch: usize,
         file_name: String,
+        val_accuracy: Option<f64>,
+    },
+    /// A finished run's best weights are much worse than the current model's, so they did not
+    /// replace it; the model file comes alongside for the user to adopt (as `LoadModel` with
+    /// source `Trained`) or not.
+    RunKept {
+        model: Box<ModelInfo>,
+        /// The current model's recorded validation accuracy it was compared with.
+        current_val_accuracy: f64,
     },
     /// The worker's wasm memory, reported after each epoch (it should stay flat).
     WorkerMemory {

@@ -116,7 +116,6 @@ impl Session {
             Command::LoadModel { file_name, source } => {
                 self.load_model(&file_name, source, payload.unwrap_or_default(), emit)
             }
-            Command::ExportModel => self.export_model(emit).await,
             Command::EvaluateValidation => self.evaluate_validation(emit).await,
         }
     }
@@ -265,17 +264,18 @@ impl Session {
         );
     }
 
-    fn set_model(&mut self, net: DigitNet, meta: ModelMeta, source: ModelSource, emit: Emit<'_>) {
-        let layers = meta.architecture.summary().unwrap_or_default();
-        let parameters = layers.iter().map(|l| l.params).sum();
+    /// Make a model current; `file` is its model file, sent along for download and storage.
+    fn set_model(
+        &mut self,
+        net: DigitNet,
+        meta: ModelMeta,
+        source: ModelSource,
+        file: Vec<u8>,
+        emit: Emit<'_>,
+    ) {
         emit(
-            Reply::ModelReady(Box::new(ModelInfo {
-                source,
-                meta: meta.clone(),
-                layers,
-                parameters,
-            })),
-            None,
+            Reply::ModelReady(Box::new(model_info(meta.clone(), source))),
+            Some(file),
         );
         self.model = Some(CurrentModel { net, meta });
     }
@@ -301,30 +301,21 @@ impl Session {
         match model_file::from_bytes(file_name, &bytes, &device.device) {
             Ok((net, meta)) => {
                 self.validation = None;
-                self.set_model(net, meta, source, emit);
+                self.set_model(net, meta, source, bytes, emit);
             }
             Err(e) => emit(failed(operation, Problem::ModelFile(e)), None),
         }
     }
+}
 
-    async fn export_model(&self, emit: Emit<'_>) {
-        let Some(model) = &self.model else {
-            return emit(needs(Operation::SaveModel, Prerequisite::Model), None);
-        };
-        let name = model
-            .meta
-            .preset
-            .map_or("model".to_string(), |p| p.to_string());
-        match model_file::to_bytes(&model.net, &model.meta, Precision::F32).await {
-            Ok(bytes) => emit(
-                Reply::ModelFile {
-                    checkpoint: false,
-                    file_name: format!("digit-lab-{name}.bpk"),
-                },
-                Some(bytes),
-            ),
-            Err(e) => emit(failed(Operation::SaveModel, Problem::ModelFile(e)), None),
-        }
+fn model_info(meta: ModelMeta, source: ModelSource) -> ModelInfo {
+    let layers = meta.architecture.summary().unwrap_or_default();
+    let parameters = layers.iter().map(|l| l.params).sum();
+    ModelInfo {
+        source,
+        meta,
+        layers,
+        parameters,
     }
 }
 

@@ -4,6 +4,10 @@
 use super::*;
 use crate::training::events::FinishInfo;
 
+/// A finished run whose validation accuracy is this much below the current model's does not
+/// replace it without the user's say.
+pub const FAR_WORSE: f64 = 0.05;
+
 impl Session {
     pub(super) fn start_training(
         &mut self,
@@ -89,14 +93,18 @@ impl Session {
                 self.send_insights(insights::DEFAULT_GALLERY, emit);
             }
         }
-        if checkpoint && let Some(run) = &self.run {
-            let best = run.trainer.best_model();
+        if checkpoint
+            && let Some(run) = &self.run
+            && let Some(best) = run.trainer.best_model()
+        {
             let meta = self.trained_meta(run, None);
+            let val_accuracy = meta.training.as_ref().and_then(|t| t.val_accuracy);
             match model_file::to_bytes(&best, &meta, Precision::F32).await {
                 Ok(bytes) => emit(
-                    Reply::ModelFile {
-                        checkpoint: true,
+                    Reply::Checkpoint {
+                        epoch: run.trainer.best_epoch().unwrap_or_default(),
                         file_name: format!("{}-checkpoint.bpk", run.preset),
+                        val_accuracy,
                     },
                     Some(bytes),
                 ),
@@ -116,23 +124,41 @@ impl Session {
         self.finish_training_with(None, emit).await
     }
 
-    /// The run is over: its best checkpoint becomes the current model.
+    /// The run is over: its best validated weights become the current model, unless they are
+    /// far worse than it (then they are offered, not imposed). A run that never validated an
+    /// epoch leaves the current model as it was.
     pub(super) async fn finish_training_with(&mut self, info: Option<FinishInfo>, emit: Emit<'_>) {
         let Some(run) = self.run.take() else { return };
+        let Some(net) = run.trainer.best_model() else {
+            return;
+        };
         let meta = self.trained_meta(&run, info.as_ref());
-        let net = run.trainer.best_model();
-        self.set_model(net, meta, ModelSource::Trained, emit);
-        self.export_model(emit).await;
+        let bytes = match model_file::to_bytes(&net, &meta, Precision::F32).await {
+            Ok(bytes) => bytes,
+            Err(e) => return emit(failed(Operation::SaveModel, Problem::ModelFile(e)), None),
+        };
+        let accuracy = |meta: &ModelMeta| meta.training.as_ref().and_then(|t| t.val_accuracy);
+        let current = self.model.as_ref().and_then(|m| accuracy(&m.meta));
+        match (accuracy(&meta), current) {
+            (Some(new), Some(current)) if new < current - FAR_WORSE => emit(
+                Reply::RunKept {
+                    model: Box::new(model_info(meta, ModelSource::Trained)),
+                    current_val_accuracy: current,
+                },
+                Some(bytes),
+            ),
+            _ => self.set_model(net, meta, ModelSource::Trained, bytes, emit),
+        }
     }
 
     pub(super) fn trained_meta(&self, run: &TrainRun, info: Option<&FinishInfo>) -> ModelMeta {
         let split = run.trainer.split();
         let summary = TrainingSummary {
             config: run.trainer.config().clone(),
-            epochs_run: info.map_or(0, |i| i.epochs_run),
+            epochs_run: info.map_or(run.trainer.epochs_run(), |i| i.epochs_run),
             best_epoch: run.trainer.best_epoch(),
-            val_accuracy: info.and_then(|i| i.best_val_accuracy),
-            val_loss: info.and_then(|i| i.best_val_loss),
+            val_accuracy: run.trainer.best_val_accuracy(),
+            val_loss: run.trainer.best_val_loss(),
             train_rows: split.train.len(),
             validation_rows: split.validation.len(),
             seconds: info.map_or(0.0, |i| i.seconds),

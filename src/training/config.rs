@@ -130,6 +130,10 @@ impl Default for TrainConfig {
     }
 }
 
+/// More epochs than anyone trains (the notebooks use 30 to 50) but few enough that epoch and
+/// batch counts never overflow.
+pub const MAX_EPOCHS: usize = 1000;
+
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{field}: {problem}")]
 pub struct ConfigError {
@@ -146,8 +150,8 @@ impl TrainConfig {
                 problem: problem.to_string(),
             })
         };
-        if self.epochs == 0 {
-            return fail("epochs", "must be at least 1");
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return fail("epochs", &format!("must be between 1 and {MAX_EPOCHS}"));
         }
         if self.batch_size == 0 || self.batch_size > 4096 {
             return fail("batch size", "must be between 1 and 4096");

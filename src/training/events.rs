@@ -66,8 +66,8 @@ pub enum FinishReason {
     Completed,
     EarlyStopped,
     Cancelled,
-    /// The run could not go on ([`FinishInfo::failure`] says why); the best weights so far
-    /// are kept.
+    /// The run could not go on ([`FinishInfo::failure`] says why); the best validated weights
+    /// so far, if any, are kept.
     Failed,
 }
 
@@ -85,6 +85,13 @@ pub enum TrainFailure {
         batch: usize,
         loss: f64,
     },
+    /// An epoch ended with weights (or a validation loss) that are NaN or infinite.
+    #[error(
+        "the weights became NaN or infinite in epoch {} (the run diverged): try a lower \
+         learning rate",
+        epoch + 1
+    )]
+    WeightsNotFinite { epoch: usize },
     /// Computing on or reading from the device failed (e.g. a lost GPU).
     #[error("the compute device failed: {0}")]
     Device(String),
@@ -99,5 +106,8 @@ pub struct FinishInfo {
     pub best_epoch: Option<usize>,
     pub best_val_accuracy: Option<f64>,
     pub best_val_loss: Option<f64>,
+    /// Whether the run has weights to keep: an epoch that ended with finite weights and
+    /// validation (false for a run that failed or was stopped before that).
+    pub weights_kept: bool,
     pub seconds: f64,
 }

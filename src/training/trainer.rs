@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use burn::module::{ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -147,15 +148,28 @@ impl Trainer {
         self.model.valid()
     }
 
-    /// The best checkpoint so far (the current weights if no epoch has been validated yet).
-    pub fn best_model(&self) -> DigitNet {
-        self.best_model
-            .clone()
-            .unwrap_or_else(|| self.current_model())
+    /// The best checkpoint so far: weights of an epoch whose validation (or, without a
+    /// validation split, whose every batch and every weight) was finite. `None` until one
+    /// epoch ended so, and after a run that never got there: its weights are not to be kept.
+    pub fn best_model(&self) -> Option<DigitNet> {
+        self.best_model.clone()
     }
 
     pub fn best_epoch(&self) -> Option<usize> {
         self.best.epoch
+    }
+
+    pub fn best_val_accuracy(&self) -> Option<f64> {
+        self.best_metrics.map(|m| m.accuracy)
+    }
+
+    pub fn best_val_loss(&self) -> Option<f64> {
+        self.best_metrics.map(|m| m.loss)
+    }
+
+    /// Epochs completed so far.
+    pub fn epochs_run(&self) -> usize {
+        self.epoch
     }
 
     pub fn latest_validation(&self) -> &ValidationSnapshot {
@@ -226,27 +240,28 @@ impl Trainer {
             .equal(labels.without_autodiff())
             .int()
             .sum();
-        let loss_value = loss.clone().without_autodiff();
-        let gradients = GradientsParams::from_grads(loss.backward(), &self.model);
-        self.model = self
-            .optimizer
-            .step(self.learning_rate, self.model.clone(), gradients);
-
+        // The loss is read before the optimizer step: a non-finite loss means non-finite
+        // gradients, which must never reach the weights (one read per batch either way).
         let values = Transaction::default()
-            .register(loss_value)
+            .register(loss.clone().without_autodiff())
             .register(correct)
             .execute_async()
             .await
             .map_err(|e| TrainFailure::Device(format!("reading the batch loss failed: {e:?}")))?;
-        let loss = scalar(&values[0])?;
+        let loss_value = scalar(&values[0])?;
         let correct = scalar(&values[1])?;
-        if !loss.is_finite() {
+        if !loss_value.is_finite() {
             return Err(TrainFailure::Diverged {
                 epoch: self.epoch,
                 batch: self.epoch_state.batch,
-                loss,
+                loss: loss_value,
             });
         }
+        let gradients = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self
+            .optimizer
+            .step(self.learning_rate, self.model.clone(), gradients);
+        let loss = loss_value;
         let size = rows.len();
         let state = &mut self.epoch_state;
         state.loss_sum += loss * size as f64;
@@ -289,6 +304,9 @@ impl Trainer {
 
         let mut stop = false;
         if let Some(metrics) = validation {
+            if !(metrics.loss.is_finite() && metrics.accuracy.is_finite()) {
+                return Err(TrainFailure::WeightsNotFinite { epoch });
+            }
             if self.best.on_epoch_end(epoch, metrics) {
                 self.best_model = Some(self.model.valid());
                 self.best_metrics = Some(metrics);
@@ -315,6 +333,12 @@ impl Trainer {
                 stop = early.on_epoch_end(metrics);
             }
         } else {
+            // Nothing to validate on: an epoch whose weights are all finite is the best so far.
+            let model = self.model.valid();
+            if !weights_are_finite(&model).await? {
+                return Err(TrainFailure::WeightsNotFinite { epoch });
+            }
+            self.best_model = Some(model);
             self.learning_rate *= self.config.lr_decay_per_epoch;
         }
 
@@ -377,6 +401,7 @@ impl Trainer {
             best_epoch: self.best.epoch,
             best_val_accuracy: self.best_metrics.map(|m| m.accuracy),
             best_val_loss: self.best_metrics.map(|m| m.loss),
+            weights_kept: self.best_model.is_some(),
             seconds: started_at.elapsed().as_secs_f64(),
         }));
     }
@@ -393,6 +418,27 @@ impl EpochState {
             started_at: Instant::now(),
         }
     }
+}
+
+/// Whether every weight of `model` is finite, in one read (the sum of all magnitudes).
+async fn weights_are_finite(model: &DigitNet) -> Result<bool, TrainFailure> {
+    struct Magnitudes(Vec<Tensor<1>>);
+    impl ModuleVisitor for Magnitudes {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.val().abs().sum());
+        }
+    }
+    let mut magnitudes = Magnitudes(Vec::new());
+    model.visit(&mut magnitudes);
+    if magnitudes.0.is_empty() {
+        return Ok(true);
+    }
+    let total = Tensor::cat(magnitudes.0, 0).sum();
+    let data = total
+        .into_data_async()
+        .await
+        .map_err(|e| TrainFailure::Device(format!("reading the weights failed: {e:?}")))?;
+    Ok(scalar(&data)?.is_finite())
 }
 
 fn scalar(data: &TensorData) -> Result<f64, TrainFailure> {

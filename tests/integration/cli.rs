@@ -21,6 +21,19 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// The word after the first occurrence of `marker`.
+fn after(text: &str, marker: &str) -> String {
+    let start = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker:?} in {text}"))
+        + marker.len();
+    text[start..]
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn scratch() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("digit-lab-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -75,9 +88,10 @@ fn train_evaluate_and_predict_write_a_model_a_report_and_a_submission() {
             "--model",
             "small",
             "--epochs",
-            "1",
+            "3",
             "--out",
             "m.bpk",
+            "--force",
         ],
         &dir,
     );
@@ -86,17 +100,21 @@ fn train_evaluate_and_predict_write_a_model_a_report_and_a_submission() {
     assert!(log.contains("epoch   1:"), "{log}");
     assert!(log.contains("weighted avg"), "{log}");
     assert!(dir.join("m.bpk").exists());
+    let trained = after(&log, "with validation accuracy ");
 
+    // The saved weights are the best epoch's: evaluated on the split they were judged on,
+    // they score exactly what training reported for that epoch.
     let out = digit_lab(
         &["evaluate", "--model", "m.bpk", "--train", "train.csv"],
         &dir,
     );
     assert!(out.status.success(), "{}", text(&out));
+    let report = text(&out);
     assert!(
-        text(&out).contains("validation rows (seed 42, fraction 0.1)"),
-        "{}",
-        text(&out)
+        report.contains("validation rows (seed 42, fraction 0.1)"),
+        "{report}"
     );
+    assert_eq!(after(&report, ", accuracy "), trained, "{log}\n{report}");
 
     let out = digit_lab(
         &[

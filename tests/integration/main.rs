@@ -3,7 +3,9 @@
 mod augment;
 mod cli;
 mod common;
+mod csv_adversarial;
 mod csv_real_data;
 mod session;
 mod training;
+mod untrusted;
 mod wgpu;

@@ -178,27 +178,22 @@ fn load_train_inspect_predict_like_the_page_does() {
         .map(|e| e.prediction.error_margin())
         .collect();
     assert!(margins.windows(2).all(|w| w[0] >= w[1]));
-    assert!(replies.iter().any(|(r, b)| matches!(
-        r,
-        Reply::ModelFile {
-            checkpoint: true,
-            ..
-        }
-    ) && b.is_some()));
-    let final_file = replies
+    assert!(
+        replies
+            .iter()
+            .any(|(r, b)| matches!(r, Reply::Checkpoint { .. }) && b.is_some())
+    );
+    // The run's best weights become current, and the file comes with them.
+    let final_file = match replies
         .iter()
         .rev()
-        .find_map(|(r, b)| match r {
-            Reply::ModelFile {
-                checkpoint: false, ..
-            } => b.clone(),
-            _ => None,
-        })
-        .expect("the trained model is exported at the end");
-    assert!(matches!(
-        replies.iter().rev().find(|(r, _)| matches!(r, Reply::ModelReady(_))),
-        Some((Reply::ModelReady(info), _)) if info.source == ModelSource::Trained
-    ));
+        .find(|(r, _)| matches!(r, Reply::ModelReady(_)))
+    {
+        Some((Reply::ModelReady(info), Some(file))) if info.source == ModelSource::Trained => {
+            file.clone()
+        }
+        other => panic!("expected the trained model with its file, got {other:?}"),
+    };
 
     // A confusion cell lists exactly its digits.
     let (truth, predicted) = last

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use digit_lab::augment::AugmentConfig;
 use digit_lab::device;
+use digit_lab::evaluation::metrics::loss_and_accuracy;
 use digit_lab::evaluation::predict::{argmax_rows, predict_probabilities};
 use digit_lab::model::{DigitNet, Preset};
 use digit_lab::model_file::{self, ModelMeta, Precision};
@@ -79,10 +80,37 @@ fn short_run_on_2000_rows_learns_well_beyond_chance() {
         })
         .unwrap();
     assert_eq!(finish.best_epoch, Some(lowest_loss));
+
+    // The weights kept are that epoch's: they score its validation loss and accuracy again.
+    let best = trainer.best_model().expect("validated epochs keep weights");
+    let split = trainer.split().clone();
+    let probabilities = pollster::block_on(predict_probabilities(
+        &best,
+        &common::train_digits(2000),
+        &split.validation,
+        &device::cpu().device,
+        100,
+        None,
+        &mut |_, _| {},
+    ))
+    .unwrap();
+    let truth = common::train_digits(2000);
+    let labels: Vec<u8> = split
+        .validation
+        .iter()
+        .map(|&r| truth.label(r).unwrap())
+        .collect();
+    let (loss, accuracy) = loss_and_accuracy(&probabilities, &labels);
+    let recorded = &epochs[lowest_loss];
+    assert!(
+        (loss - recorded.val_loss.unwrap()).abs() < 1e-5,
+        "{loss} vs {recorded:?}"
+    );
+    assert_eq!(Some(accuracy), recorded.val_accuracy);
 }
 
 #[test]
-fn cancel_stops_between_batches_and_keeps_the_weights() {
+fn cancel_stops_between_batches_and_keeps_no_unvalidated_weights() {
     let digits = Arc::new(common::train_digits(300));
     let mut config = Preset::Small.recipe();
     config.augmentation = AugmentConfig::NONE;
@@ -107,9 +135,13 @@ fn cancel_stops_between_batches_and_keeps_the_weights() {
         .count();
     assert_eq!(batches, 3);
     match seen.last() {
-        Some(TrainEvent::Finished(f)) => assert_eq!(f.reason, FinishReason::Cancelled),
+        Some(TrainEvent::Finished(f)) => {
+            assert_eq!(f.reason, FinishReason::Cancelled);
+            assert!(!f.weights_kept, "stopped before the first epoch ended");
+        }
         other => panic!("expected Finished, got {other:?}"),
     }
+    assert!(trainer.best_model().is_none());
 }
 
 #[test]
