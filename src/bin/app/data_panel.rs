@@ -159,15 +159,26 @@ fn Loader(role: DataRole) -> impl IntoView {
             format!("{stage} {:.0}%", p.fraction * 100.0)
         })
     });
-    let progress_id = match role {
-        DataRole::Train => "train-progress",
-        DataRole::Test => "test-progress",
+    let (progress_id, cancel_id) = match role {
+        DataRole::Train => ("train-progress", "train-cancel"),
+        DataRole::Test => ("test-progress", "test-cancel"),
+    };
+    // Once the worker has the file, only replacing the worker stops its parse.
+    let in_worker = move || {
+        progress
+            .get()
+            .is_some_and(|p| p.stage != LoadStage::Reading)
     };
     view! {
         <div class="loader">
             <FileDrop label=label accept=accept testid=testid on_file=on_file />
             <Show when=move || progress.with(Option::is_some)>
                 <ProgressBar fraction=fraction label=text testid=progress_id />
+            </Show>
+            <Show when=in_worker>
+                <button data-testid=cancel_id on:click=move |_| worker::cancel_loads(state)>
+                    "Cancel"
+                </button>
             </Show>
         </div>
     }

@@ -249,6 +249,13 @@ pub fn DrawPanel() -> impl IntoView {
                         data-class=top_class
                         data-latency-ms=move || classification.with(|c| {
                             c.as_ref().map(|c| format!("{:.1}", c.latency_ms)).unwrap_or_default()
+                        })
+                        data-probabilities=move || classification.with(|c| {
+                            c.as_ref().map_or(String::new(), |c| {
+                                let shown: Vec<String> =
+                                    c.probabilities.iter().map(|p| format!("{p:.5}")).collect();
+                                shown.join(" ")
+                            })
                         })>
                         {prediction}
                     </div>

@@ -48,10 +48,11 @@ pub fn InsightsPanel() -> impl IntoView {
         state.insights.with(|s| {
             s.insights.as_ref().map(|i| {
                 format!(
-                    "{} validation digits{}",
+                    "{} validation digits{}, predicted by {}",
                     i.validation_rows,
                     i.epoch
-                        .map_or(String::new(), |e| format!(", after epoch {}", e + 1))
+                        .map_or(String::new(), |e| format!(", after epoch {}", e + 1)),
+                    s.insights_model
                 )
             })
         })

@@ -2,7 +2,8 @@
 //! model).
 
 use digit_lab::device::DeviceKind;
-use digit_lab::protocol::{Command, DataRole};
+use digit_lab::protocol::{Command, DataRole, Failure, Problem};
+use digit_lab::training::events::TrainFailure;
 use leptos::prelude::*;
 
 use crate::data_panel::DataPanel;
@@ -158,6 +159,15 @@ pub fn App() -> impl IntoView {
                     },
                 }}
             </div>
+            <Show when=move || state.connection.with(|c| c.on_gpu())>
+                <button class="use-cpu" data-testid="use-cpu"
+                    title="Restart the worker on the CPU (WebAssembly); the loaded files and \
+                        the current model come along"
+                    disabled=move || state.run.with(|r| r.is_busy())
+                    on:click=move |_| worker::switch_to_cpu(state)>
+                    "Use the CPU"
+                </button>
+            </Show>
             <div class="model-source" data-testid="model-source"
                 data-source=move || state.model.with(|m| {
                     m.current.as_ref().map(|m| format!("{:?}", m.source)).unwrap_or_default()
@@ -204,14 +214,34 @@ pub fn App() -> impl IntoView {
 #[component]
 fn ErrorBanner() -> impl IntoView {
     let state = expect_context::<AppState>();
+    // A failure of the GPU itself: offer the CPU at once, not only as `?cpu` in the URL.
+    let offer_cpu = move || {
+        let device_failed = state
+            .notice
+            .with(|n| n.latest.as_ref().is_some_and(is_device_failure));
+        device_failed && state.connection.with(|c| c.on_gpu()) && !state.run.with(|r| r.is_busy())
+    };
     view! {
         <Show when=move || state.notice.with(|n| n.latest.is_some())>
             <div class="banner error" role="alert" data-testid="app-error">
                 {move || state.notice.with(|n| n.latest.as_ref().map(ToString::to_string))}
+                <Show when=offer_cpu>
+                    <button data-testid="banner-use-cpu" on:click=move |_| {
+                        state.notice.update(|n| n.dismiss());
+                        worker::switch_to_cpu(state);
+                    }>"Train on the CPU instead"</button>
+                </Show>
                 <button on:click=move |_| state.notice.update(|n| n.dismiss()) aria-label="dismiss">
                     "×"
                 </button>
             </div>
         </Show>
     }
+}
+
+fn is_device_failure(failure: &Failure) -> bool {
+    matches!(
+        failure.problem,
+        Problem::Device(_) | Problem::Train(TrainFailure::Device(_)) | Problem::WorkerCrashed(_)
+    )
 }

@@ -97,7 +97,10 @@ pub fn PredictPanel() -> impl IntoView {
             </Show>
             {move || predictions.get().map(|p| view! {
                 <p data-testid="predictions-summary">
-                    {format!("{} test digits labelled. The first {}:", p.rows, p.preview.len())}
+                    {format!(
+                        "{} test digits labelled by {}. The first {}:",
+                        p.rows, p.model, p.preview.len()
+                    )}
                 </p>
                 <DigitGrid images=p.preview testid="predictions-preview"
                     caption=|d| {

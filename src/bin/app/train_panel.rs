@@ -283,15 +283,9 @@ fn Progress() -> impl IntoView {
                 {memory_text}
             </p>
             <p class="finish" data-testid="train-status">
-                {move || state.run.with(|t| match (&t.status, &t.finish) {
-                    (RunStatus::Finished, Some(f)) => format!(
-                        "Finished ({:?}) after {} epochs in {}; best epoch {} \
-                         (validation accuracy {}). The best weights are the current model.",
-                        f.reason, f.epochs_run, duration(f.seconds),
-                        f.best_epoch.map_or("-".into(), |e| (e + 1).to_string()),
-                        f.best_val_accuracy.map_or("-".into(), percent),
-                    ),
-                    (RunStatus::Paused, _) => "Paused between batches.".to_string(),
+                {move || state.run.with(|t| match t.status {
+                    RunStatus::Finished => t.outcome().unwrap_or_default(),
+                    RunStatus::Paused => "Paused between batches.".to_string(),
                     _ => String::new(),
                 })}
             </p>

@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
+use crate::logic::connection::MAX_RESTARTS;
 use crate::state::AppState;
 
 /// What the page does with each reply (given once, by `effects::connect`).
@@ -18,8 +19,21 @@ pub type OnReply = Rc<dyn Fn(Reply, Option<Vec<u8>>)>;
 thread_local! {
     /// The running worker, with what a replacement needs to be wired the same way.
     static WORKER: RefCell<Option<(Worker, AppState, OnReply)>> = const { RefCell::new(None) };
-    /// The files the user loaded, to hand to a replacement worker after a crash.
-    static FILES: RefCell<[Option<web_sys::File>; 2]> = const { RefCell::new([None, None]) };
+    /// Per role: the file the worker accepted (handed to a replacement worker) and the one it
+    /// is parsing now (accepted or dropped by its reply).
+    static FILES: RefCell<[Files; 2]> = const { RefCell::new([Files::NONE, Files::NONE]) };
+}
+
+struct Files {
+    loaded: Option<web_sys::File>,
+    pending: Option<web_sys::File>,
+}
+
+impl Files {
+    const NONE: Files = Files {
+        loaded: None,
+        pending: None,
+    };
 }
 
 fn slot(role: DataRole) -> usize {
@@ -29,24 +43,81 @@ fn slot(role: DataRole) -> usize {
     }
 }
 
-/// Remember a file the user chose (a `File` is a cheap handle; nothing is copied).
+/// A file the user chose is on its way to the worker (a `File` is a cheap handle).
 pub fn remember_file(role: DataRole, file: web_sys::File) {
-    FILES.with(|f| f.borrow_mut()[slot(role)] = Some(file));
+    FILES.with(|f| f.borrow_mut()[slot(role)].pending = Some(file));
 }
 
+/// The file the worker last accepted for `role`: what a replacement worker gets.
 pub fn remembered_file(role: DataRole) -> Option<web_sys::File> {
-    FILES.with(|f| f.borrow()[slot(role)].clone())
+    FILES.with(|f| f.borrow()[slot(role)].loaded.clone())
 }
 
-/// Replace a crashed worker with a fresh one (the page's state already moved to the CPU and
-/// bumped the generation: see `logic::connection`). The loaded files and the stored best
-/// checkpoint are handed to the new worker once it is ready (`layout`).
+/// A file is remembered for replay only once the worker parsed it: a refused file (or one
+/// that crashed the worker) is not handed to the next worker.
+fn track_files(reply: &Reply) {
+    let (role, accepted) = match reply {
+        Reply::DataLoaded(summary) => (summary.role, true),
+        Reply::Error(Failure {
+            operation: Operation::LoadData(role),
+            ..
+        }) => (*role, false),
+        Reply::WorkerCrashed { .. } => {
+            FILES.with(|f| f.borrow_mut().iter_mut().for_each(|f| f.pending = None));
+            return;
+        }
+        _ => return,
+    };
+    FILES.with(|f| {
+        let files = &mut f.borrow_mut()[slot(role)];
+        let pending = files.pending.take();
+        if accepted && pending.is_some() {
+            files.loaded = pending;
+        }
+    });
+}
+
+/// Replace a crashed worker with a fresh one (the page's state already counted the crash and
+/// chose the device: see `logic::connection`), unless it crashed too often. The loaded files
+/// and the current model are handed to the new worker once it is ready (`layout`).
 pub fn restart() {
     let Some((old, state, on_reply)) = WORKER.with(|w| w.borrow_mut().take()) else {
         return;
     };
     old.terminate();
+    if state.connection.with_untracked(|c| c.gave_up) {
+        let problem = Problem::WorkerUnavailable(format!(
+            "it stopped {} times in this tab; reload the page",
+            MAX_RESTARTS + 1
+        ));
+        return state.report(Failure::new(Operation::Worker, problem));
+    }
     spawn(state, on_reply);
+}
+
+/// Move to the CPU on the user's request: a fresh worker that does not try WebGPU.
+pub fn switch_to_cpu(state: AppState) {
+    state.connection.update(|c| c.switch_to_cpu());
+    replace();
+}
+
+/// Stop the files being parsed: a parse runs to its end inside the worker, so the worker is
+/// replaced by a fresh one, which gets back the files it had accepted and the current model.
+pub fn cancel_loads(state: AppState) {
+    FILES.with(|f| f.borrow_mut().iter_mut().for_each(|f| f.pending = None));
+    state.data.update(|d| {
+        d.set_load(DataRole::Train, None);
+        d.set_load(DataRole::Test, None);
+    });
+    state.connection.update(|c| c.replace_worker());
+    replace();
+}
+
+fn replace() {
+    if let Some((old, state, on_reply)) = WORKER.with(|w| w.borrow_mut().take()) {
+        old.terminate();
+        spawn(state, on_reply);
+    }
 }
 
 /// Start the worker (a module worker that loads the worker's own wasm) and hand its replies to
@@ -65,7 +136,10 @@ pub fn spawn(state: AppState, on_reply: OnReply) {
     let on_message =
         Closure::<dyn FnMut(MessageEvent)>::new(
             move |event: MessageEvent| match wire::reply_from_js(&event.data()) {
-                Ok((reply, bytes)) => handler(reply, bytes),
+                Ok((reply, bytes)) => {
+                    track_files(&reply);
+                    handler(reply, bytes)
+                }
                 Err(e) => state.report(Failure::new(Operation::Worker, Problem::Unreadable(e))),
             },
         );

@@ -91,6 +91,11 @@ impl Feature for DataState {
                     self.error = Some((*role, (**error).clone()));
                 }
             }
+            // A file being read or parsed died with the worker.
+            Reply::WorkerCrashed { .. } => {
+                self.train_load = None;
+                self.test_load = None;
+            }
             Reply::Samples { images, .. } => self.samples = images.clone(),
             Reply::AugmentPreview {
                 originals,

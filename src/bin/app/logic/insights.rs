@@ -1,9 +1,66 @@
 //! What the Insights tab shows: validation insights, the open confusion-matrix cell and the
 //! activation grids of one image.
 
-use digit_lab::protocol::{DataRole, DigitImage, Insights, LayerMaps, Reply};
+use digit_lab::protocol::{
+    DataRole, DigitImage, Insights, LayerMaps, ModelInfo, ModelSource, Reply,
+};
+use digit_lab::training::events::TrainEvent;
 
 use super::{Feature, Incoming};
+
+/// Which model the worker computes with: the current one, or the run in progress (it answers
+/// with the weights being trained). Results are stamped with it so they say what made them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Provenance {
+    current: Option<String>,
+    run_active: bool,
+}
+
+impl Provenance {
+    /// The model a result arriving now was computed by.
+    pub fn label(&self) -> String {
+        match (&self.current, self.run_active) {
+            (_, true) => "the model being trained".into(),
+            (Some(current), false) => current.clone(),
+            (None, false) => "no model".into(),
+        }
+    }
+
+    /// Follow the replies that change the model; true when the model changed.
+    pub fn follow(&mut self, reply: &Reply) -> bool {
+        match reply {
+            Reply::ModelReady(info) => {
+                self.current = Some(model_label(info));
+                true
+            }
+            Reply::Train(TrainEvent::Started(_)) => {
+                self.run_active = true;
+                true
+            }
+            Reply::Train(TrainEvent::Finished(_)) | Reply::WorkerCrashed { .. } => {
+                let was = self.run_active;
+                self.run_active = false;
+                was
+            }
+            _ => false,
+        }
+    }
+}
+
+/// "tiny (trained in this tab)", "digit-lab (loaded from m.bpk)".
+pub fn model_label(info: &ModelInfo) -> String {
+    let preset = info
+        .meta
+        .preset
+        .map_or("custom".to_string(), |p| p.id().to_string());
+    let source = match &info.source {
+        ModelSource::Bundled => "bundled".to_string(),
+        ModelSource::Trained => "trained in this tab".to_string(),
+        ModelSource::File(name) => format!("loaded from {name}"),
+        ModelSource::Stored => "restored from this browser".to_string(),
+    };
+    format!("{preset} ({source})")
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cell {
@@ -22,6 +79,9 @@ pub struct Activations {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InsightState {
     pub insights: Option<Insights>,
+    /// The model the insights were computed by.
+    pub insights_model: String,
+    pub model: Provenance,
     /// Counts the insights received (one per epoch while training).
     pub insights_version: u64,
     pub cell: Option<Cell>,
@@ -36,9 +96,11 @@ impl InsightState {
 
 impl Feature for InsightState {
     fn apply(&mut self, incoming: &Incoming) -> bool {
+        let model_changed = self.model.follow(incoming.reply);
         match incoming.reply {
             Reply::Insights(insights) => {
                 self.insights = Some((**insights).clone());
+                self.insights_model = self.model.label();
                 self.insights_version += 1;
             }
             Reply::ConfusionCell {
@@ -65,9 +127,14 @@ impl Feature for InsightState {
                 self.insights = None;
                 self.cell = None;
             }
-            // Another model's activations would be someone else's.
-            Reply::ModelReady(_) => self.activations = None,
-            _ => return false,
+            // Everything here was computed by the previous model (the insights are recomputed
+            // for the new one: the panel asks as soon as it is current).
+            Reply::ModelReady(_) => {
+                self.insights = None;
+                self.cell = None;
+                self.activations = None;
+            }
+            _ => return model_changed,
         }
         true
     }
@@ -112,5 +179,36 @@ mod tests {
         assert!(state.apply(&Incoming::new(&train, None, 0.0)));
         assert_eq!(state.cell, None);
         assert!(state.activations.is_some());
+    }
+
+    #[test]
+    fn a_new_model_clears_what_the_old_one_computed_and_results_name_their_model() {
+        use digit_lab::model::Preset;
+        use digit_lab::model_file::ModelMeta;
+        use digit_lab::protocol::ModelInfo;
+
+        let info = |source| {
+            let architecture = Preset::Tiny.architecture();
+            Reply::ModelReady(Box::new(ModelInfo {
+                source,
+                meta: ModelMeta::new(Some(Preset::Tiny), architecture.clone(), None),
+                layers: architecture.summary().unwrap(),
+                parameters: architecture.param_count(),
+            }))
+        };
+        let mut state = InsightState::default();
+        state.apply(&Incoming::new(&info(ModelSource::Bundled), None, 0.0));
+        let insights = Reply::Insights(Box::default());
+        state.apply(&Incoming::new(&insights, None, 0.0));
+        assert_eq!(state.insights_model, "tiny (bundled)");
+        state.activations = Some(Activations {
+            input: vec![0; 784],
+            layers: Vec::new(),
+        });
+        let file = info(ModelSource::File("m.bpk".into()));
+        assert!(state.apply(&Incoming::new(&file, None, 0.0)));
+        assert_eq!((&state.insights, &state.activations), (&None, &None));
+        state.apply(&Incoming::new(&insights, None, 0.0));
+        assert_eq!(state.insights_model, "tiny (loaded from m.bpk)");
     }
 }

@@ -3,6 +3,7 @@
 
 use digit_lab::protocol::{DataRole, DigitImage, Failure, Operation, Reply};
 
+use super::insights::Provenance;
 use super::{Feature, Incoming};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +31,8 @@ pub struct Predictions {
     pub preview: Vec<DigitImage>,
     pub rows: usize,
     pub csv: String,
+    /// The model that labelled the rows.
+    pub model: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -39,6 +42,7 @@ pub struct PredictState {
     pub predictions: Option<Predictions>,
     /// (done, total) while test.csv is being predicted.
     pub progress: Option<(usize, usize)>,
+    model: Provenance,
 }
 
 impl PredictState {
@@ -61,6 +65,7 @@ impl PredictState {
 
 impl Feature for PredictState {
     fn apply(&mut self, incoming: &Incoming) -> bool {
+        let model_changed = self.model.follow(incoming.reply);
         match incoming.reply {
             Reply::Classification {
                 pixels,
@@ -83,15 +88,22 @@ impl Feature for PredictState {
                     preview: preview.clone(),
                     rows: *rows,
                     csv,
+                    model: self.model.label(),
                 });
             }
             Reply::DataLoaded(summary) if summary.role == DataRole::Test => self.predictions = None,
-            Reply::ModelReady(_) => self.classification = None,
+            // A submission (and an answer) of the previous model must not pass for this one's.
+            Reply::ModelReady(_) => {
+                self.classification = None;
+                self.predictions = None;
+            }
             Reply::Error(Failure {
                 operation: Operation::PredictTest,
                 ..
             }) => self.progress = None,
-            _ => return false,
+            // The prediction died with the worker: the button is usable again.
+            Reply::WorkerCrashed { .. } => self.progress = None,
+            _ => return model_changed,
         }
         true
     }
@@ -148,5 +160,39 @@ mod tests {
         let predictions = state.predictions.as_ref().unwrap();
         assert_eq!(predictions.csv, "ImageId,Label\n1,7\n2,2\n");
         assert_eq!(predictions.rows, 2);
+    }
+
+    #[test]
+    fn a_new_model_or_a_crash_clears_what_the_old_worker_was_doing() {
+        let mut state = PredictState::default();
+        let done = Reply::Predictions {
+            preview: Vec::new(),
+            rows: 1,
+        };
+        state.apply(&Incoming::new(&done, Some(b"ImageId,Label\n1,7\n"), 0.0));
+        assert_eq!(state.predictions.as_ref().unwrap().model, "no model");
+        let architecture = digit_lab::model::Preset::Small.architecture();
+        let ready = Reply::ModelReady(Box::new(digit_lab::protocol::ModelInfo {
+            source: digit_lab::protocol::ModelSource::Trained,
+            meta: digit_lab::model_file::ModelMeta::new(None, architecture.clone(), None),
+            layers: architecture.summary().unwrap(),
+            parameters: 0,
+        }));
+        state.apply(&Incoming::new(&ready, None, 0.0));
+        assert_eq!(
+            state.predictions, None,
+            "the old model's submission is gone"
+        );
+        state.apply(&Incoming::new(&done, Some(b"ImageId,Label\n1,1\n"), 0.0));
+        assert_eq!(
+            state.predictions.as_ref().unwrap().model,
+            "custom (trained in this tab)"
+        );
+        state.prediction_started(10);
+        let crash = Reply::WorkerCrashed {
+            message: "unreachable".into(),
+        };
+        state.apply(&Incoming::new(&crash, None, 0.0));
+        assert_eq!(state.progress, None);
     }
 }

@@ -198,10 +198,13 @@ mod tests {
         );
 
         form.learning_rate = "0.001".into();
-        form.epochs = "0".into();
-        assert!(matches!(
-            form.config().unwrap_err().problem,
-            Problem::Settings { field, .. } if field == "epochs"
-        ));
+        // Too few, or so many that epoch × batch counts could overflow.
+        for epochs in ["0", "1001", "4294967296"] {
+            form.epochs = epochs.into();
+            assert!(matches!(
+                form.config().unwrap_err().problem,
+                Problem::Settings { field, .. } if field == "epochs"
+            ));
+        }
     }
 }

@@ -41,6 +41,9 @@ pub struct RunState {
     pub epochs: Vec<EpochSummary>,
     pub best_epoch: Option<usize>,
     pub finish: Option<FinishInfo>,
+    /// The finished run's weights were far worse than the current model's: they were offered
+    /// instead of made current.
+    pub offered: bool,
     /// When the run started, for the ETA.
     started_at_ms: f64,
     /// (images, seconds) of the latest batches.
@@ -48,6 +51,41 @@ pub struct RunState {
 }
 
 impl RunState {
+    /// What became of the finished run's weights, for its status line.
+    pub fn outcome(&self) -> Option<String> {
+        let finish = self.finish.as_ref()?;
+        let failure = finish.failure.as_ref().map(|f| format!(" {f}."));
+        let failure = failure.unwrap_or_default();
+        Some(if !finish.weights_kept {
+            format!(
+                "Finished ({:?}) after {} epochs.{failure} No epoch ended with valid weights, \
+                 so the current model is unchanged.",
+                finish.reason, finish.epochs_run
+            )
+        } else {
+            let best = match (finish.best_epoch, finish.best_val_accuracy) {
+                (Some(epoch), Some(accuracy)) => format!(
+                    "best epoch {} (validation accuracy {:.2}%)",
+                    epoch + 1,
+                    accuracy * 100.0
+                ),
+                _ => "no validation split, so the last epoch's weights".to_string(),
+            };
+            let fate = if self.offered {
+                "They are far worse than the current model, which stays current unless you \
+                 choose them."
+            } else {
+                "The best weights are the current model."
+            };
+            format!(
+                "Finished ({:?}) after {} epochs in {}; {best}.{failure} {fate}",
+                finish.reason,
+                finish.epochs_run,
+                duration(finish.seconds)
+            )
+        })
+    }
+
     pub fn is_busy(&self) -> bool {
         matches!(
             self.status,
@@ -70,11 +108,16 @@ impl RunState {
         images as f64 / seconds.max(1e-9)
     }
 
-    /// Batches done and planned over the whole run.
-    fn batches_done_of(&self) -> Option<(usize, usize)> {
+    /// Batches done and planned over the whole run (64-bit: usize is 32 bits in the page, and
+    /// the worker's numbers are not to be trusted to fit).
+    fn batches_done_of(&self) -> Option<(u64, u64)> {
         let (start, batch) = (self.start.as_ref()?, self.last_batch.as_ref()?);
-        let done = batch.epoch * batch.batches + batch.batch + 1;
-        Some((done, (start.epochs * start.batches_per_epoch).max(1)))
+        let wide = |n: usize| n as u64;
+        let done = wide(batch.epoch)
+            .saturating_mul(wide(batch.batches))
+            .saturating_add(wide(batch.batch) + 1);
+        let total = wide(start.epochs).saturating_mul(wide(start.batches_per_epoch));
+        Some((done, total.max(1)))
     }
 
     pub fn fraction(&self) -> f64 {
@@ -162,6 +205,7 @@ impl Feature for RunState {
     fn apply(&mut self, incoming: &Incoming) -> bool {
         match incoming.reply {
             Reply::Train(event) => self.apply_event(event, incoming.now_ms),
+            Reply::RunKept { .. } => self.offered = true,
             Reply::Paused => self.status = RunStatus::Paused,
             Reply::Resumed => self.status = RunStatus::Running,
             // A run that could not start (no data, bad settings) leaves the controls usable.
@@ -238,6 +282,57 @@ mod tests {
         assert!((run.eta_seconds(2000.0).unwrap() - 9.0).abs() < 1e-9);
         assert!(run.progress_label(2000.0).contains("batch 2/10"));
         assert!(run.progress_label(2000.0).ends_with("ETA 9s"));
+    }
+
+    #[test]
+    fn progress_over_huge_counts_does_not_overflow() {
+        let mut run = RunState::default();
+        run.apply(&Incoming::new(
+            &started(usize::MAX, usize::MAX / 2),
+            None,
+            0.0,
+        ));
+        run.apply(&Incoming::new(
+            &batch(usize::MAX - 1, 9, 0.5, 64.0),
+            None,
+            10.0,
+        ));
+        let fraction = run.fraction();
+        assert!((0.0..=1.0).contains(&fraction), "{fraction}");
+        assert!(run.eta_seconds(20.0).is_some_and(f64::is_finite));
+    }
+
+    #[test]
+    fn a_finished_run_says_what_became_of_its_weights() {
+        use digit_lab::training::events::{FinishReason, TrainFailure};
+        let finished = |weights_kept, failure| {
+            Reply::Train(TrainEvent::Finished(FinishInfo {
+                reason: FinishReason::Failed,
+                failure,
+                epochs_run: 0,
+                best_epoch: None,
+                best_val_accuracy: None,
+                best_val_loss: None,
+                weights_kept,
+                seconds: 1.0,
+            }))
+        };
+        let mut run = RunState::default();
+        let diverged = TrainFailure::Diverged {
+            epoch: 0,
+            batch: 1,
+            loss: f64::NAN,
+        };
+        run.apply(&Incoming::new(&finished(false, Some(diverged)), None, 0.0));
+        let outcome = run.outcome().unwrap();
+        assert!(outcome.contains("try a lower learning rate"), "{outcome}");
+        assert!(outcome.contains("current model is unchanged"), "{outcome}");
+        run.apply(&Incoming::new(&finished(true, None), None, 0.0));
+        assert!(
+            run.outcome()
+                .unwrap()
+                .ends_with("The best weights are the current model.")
+        );
     }
 
     #[test]

@@ -1,0 +1,99 @@
+// Nothing lost: a run that diverges on purpose leaves the current model (here the bundled one)
+// current, stored and downloadable, with Draw answering exactly as before; the banner says why
+// the run failed. And on WebGPU, "Use the CPU" moves to the CPU without losing the model.
+
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { DIST, csvSlice, launch, loadCsv, openApp, serve, setField, startTraining, waitForRows } from "./harness.mjs";
+
+const servers = [];
+const browsers = [];
+
+after(async () => {
+  for (const b of browsers) await b.close();
+  for (const s of servers) s.close();
+});
+
+async function open({ webgpu, query }) {
+  const server = await serve();
+  const browser = await launch({ webgpu });
+  servers.push(server);
+  browsers.push(browser);
+  await openApp(browser.page, server.url, query);
+  await browser.page.waitForSelector('[data-testid="model-source"][data-source="Bundled"]', { timeout: 120_000 });
+  return { server, ...browser };
+}
+
+/** Draw a vertical stroke and return the probabilities the model gave it. */
+async function drawOne(page) {
+  await page.click('[data-testid="tab-draw"]');
+  await page.click('[data-testid="draw-clear"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="draw-prediction"]').dataset.class === "");
+  const box = await page.locator('[data-testid="draw-canvas"]').boundingBox();
+  await page.mouse.move(box.x + 140, box.y + 40);
+  await page.mouse.down();
+  await page.mouse.move(box.x + 142, box.y + 140, { steps: 6 });
+  await page.mouse.move(box.x + 140, box.y + 240, { steps: 6 });
+  await page.mouse.up();
+  const handle = await page.waitForFunction(
+    () => document.querySelector('[data-testid="draw-prediction"]').dataset.probabilities || null,
+    null,
+    { timeout: 30_000 },
+  );
+  return handle.jsonValue();
+}
+
+async function downloadModel(page) {
+  await page.click('[data-testid="tab-model"]');
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click('[data-testid="model-download"]')]);
+  return fs.readFileSync(await download.path());
+}
+
+test("a diverging run keeps the previous model current, stored, downloadable and drawing the same", async () => {
+  const { page, problems } = await open({ webgpu: false, query: "?cpu" });
+  const before = await drawOne(page);
+  const bundled = fs.readFileSync(path.join(DIST, "assets/model.bpk"));
+  assert.ok((await downloadModel(page)).equals(bundled), "the download is the bundled model");
+
+  await loadCsv(page, "train", csvSlice("train", 400));
+  await waitForRows(page, "train", 400);
+  // The recipe form follows the chosen preset, so the learning rate is set after it.
+  await page.click('[data-testid="tab-train"]');
+  await page.selectOption('[data-testid="model-select"]', "tiny");
+  await setField(page, "epochs-input", 2);
+  await setField(page, "lr-input", "1e30");
+  await page.click('[data-testid="train-button"]');
+  await page.waitForSelector('[data-testid="train-status"]:has-text("Finished")', { timeout: 120_000 });
+  const status = await page.textContent('[data-testid="train-status"]');
+  assert.match(status, /diverged/);
+  assert.match(status, /current model is unchanged/);
+  const banner = await page.textContent('[data-testid="app-error"]');
+  assert.match(banner, /lower learning rate/);
+  assert.doesNotMatch(banner, /device failed/);
+
+  assert.equal(await page.getAttribute('[data-testid="model-source"]', "data-source"), "Bundled");
+  assert.equal(await drawOne(page), before, "Draw answers exactly as before");
+  assert.ok((await downloadModel(page)).equals(bundled), "the download is still the bundled model");
+  await page.reload();
+  await page.waitForSelector('[data-testid="model-source"][data-source="Bundled"]', { timeout: 120_000 });
+  assert.equal(await drawOne(page), before, "and after a reload");
+  assert.deepEqual(problems, []);
+});
+
+test("on WebGPU, 'Use the CPU' restarts the worker on the CPU with the model and the data", async () => {
+  const { page, problems } = await open({ webgpu: true, query: "" });
+  assert.equal(await page.getAttribute('[data-testid="device-info"]', "data-kind"), "gpu");
+  await loadCsv(page, "train", csvSlice("train", 300));
+  await waitForRows(page, "train", 300);
+  await page.click('[data-testid="use-cpu"]');
+  await page.waitForSelector('[data-testid="device-info"][data-kind="cpu"]', { timeout: 120_000 });
+  await page.waitForSelector('[data-testid="model-source"][data-source="Bundled"]', { timeout: 120_000 });
+  assert.equal(await page.locator('[data-testid="use-cpu"]').count(), 0);
+  // The new worker got train.csv back: it trains on it.
+  await startTraining(page, { preset: "tiny", epochs: 1, batch: 64 });
+  await page.waitForSelector('[data-testid="train-status"]:has-text("Finished")', { timeout: 120_000 });
+  assert.match(await page.textContent('[data-testid="train-status"]'), /Completed/);
+  assert.deepEqual(problems, []);
+});
