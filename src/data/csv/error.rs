@@ -79,15 +79,28 @@ pub(super) fn size_text(bytes: usize) -> String {
     }
 }
 
+/// Most bytes of a field quoted in a message.
+const SHOWN_BYTES: usize = 40;
+
+/// A number as shown in a message: plain, cut if long (a 1 GiB line may be one "number").
+pub(super) fn show_number(digits: &[u8]) -> String {
+    let cut = String::from_utf8_lossy(&digits[..digits.len().min(SHOWN_BYTES)]);
+    let ellipsis = if digits.len() > SHOWN_BYTES {
+        "..."
+    } else {
+        ""
+    };
+    format!("{cut}{ellipsis}")
+}
+
 /// A field as shown in a message: backquoted, escaped if not plain text, cut if long.
 pub(super) fn show(bytes: &[u8]) -> String {
-    const MAX: usize = 40;
-    let cut = &bytes[..bytes.len().min(MAX)];
+    let cut = &bytes[..bytes.len().min(SHOWN_BYTES)];
     let text = match std::str::from_utf8(cut) {
         Ok(text) if !text.chars().any(char::is_control) => text.to_owned(),
         _ => cut.escape_ascii().to_string(),
     };
-    let ellipsis = if bytes.len() > MAX { "..." } else { "" };
+    let ellipsis = if bytes.len() > SHOWN_BYTES { "..." } else { "" };
     format!("`{text}{ellipsis}`")
 }
 

@@ -8,6 +8,12 @@ use super::{CsvKind, IMAGE_PIXELS, PROGRESS_STEP, ParsedCsv, Phase, Progress};
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
+#[cfg(test)]
+thread_local! {
+    /// Bytes examined by `Cursor::find` on this thread, so tests can prove the scans linear.
+    pub(super) static SCANNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 pub(super) fn parse_text(
     file: &str,
     text: &[u8],
@@ -106,12 +112,22 @@ impl Cursor<'_> {
         }
     }
 
+    /// Index of the first byte from `from` on that is `stop`, or the text's length. The general
+    /// parser scans only through here, so tests can count the bytes it examines.
+    pub(super) fn find(&self, from: usize, stop: impl Fn(u8) -> bool) -> usize {
+        let rest = self.text.get(from..).unwrap_or_default();
+        let found = rest
+            .iter()
+            .position(|&b| stop(b))
+            .map_or(self.text.len(), |i| from + i);
+        #[cfg(test)]
+        SCANNED.set(SCANNED.get() + found.saturating_sub(from) + 1);
+        found
+    }
+
     /// Index of the `\n` ending the line that holds `from`, or the text's length.
     pub(super) fn line_end(&self, from: usize) -> usize {
-        let rest = self.text.get(from..).unwrap_or_default();
-        rest.iter()
-            .position(|&b| b == b'\n')
-            .map_or(self.text.len(), |i| from + i)
+        self.find(from, |b| b == b'\n')
     }
 
     pub(super) fn error(&self, problem: impl Into<String>, hint: impl Into<String>) -> CsvError {
