@@ -5,8 +5,9 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
-import { DIST, csvSlice, launch, loadCsv, openApp, serve, setField, startTraining, waitForRows } from "./harness.mjs";
+import { DIST, csvSlice, launch, loadCsv, openApp, serve, setField, sleep, startTraining, waitForRows } from "./harness.mjs";
 
 const servers = [];
 const browsers = [];
@@ -57,6 +58,15 @@ test("a diverging run keeps the previous model current, stored, downloadable and
   const bundled = fs.readFileSync(path.join(DIST, "assets/model.bpk"));
   assert.ok((await downloadModel(page)).equals(bundled), "the download is the bundled model");
 
+  // A model file cut in half: refused with its name, and the bundled model stays current.
+  const cut = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "digit-lab-bad-")), "cut.bpk");
+  fs.writeFileSync(cut, bundled.subarray(0, bundled.length >> 1));
+  await page.setInputFiles('[data-testid="model-file"]', cut);
+  const refusal = await page.waitForSelector('[data-testid="app-error"]:has-text("cut.bpk")');
+  assert.match(await refusal.textContent(), /cut\.bpk is not a Digit Lab model file/);
+  assert.equal(await page.getAttribute('[data-testid="model-source"]', "data-source"), "Bundled");
+  assert.equal(await drawOne(page), before);
+
   await loadCsv(page, "train", csvSlice("train", 400));
   await waitForRows(page, "train", 400);
   // The recipe form follows the chosen preset, so the learning rate is set after it.
@@ -95,5 +105,29 @@ test("on WebGPU, 'Use the CPU' restarts the worker on the CPU with the model and
   await startTraining(page, { preset: "tiny", epochs: 1, batch: 64 });
   await page.waitForSelector('[data-testid="train-status"]:has-text("Finished")', { timeout: 120_000 });
   assert.match(await page.textContent('[data-testid="train-status"]'), /Completed/);
+  assert.deepEqual(problems, []);
+});
+
+test("pause holds the run between batches, resume goes on, stop ends it keeping the current model", async () => {
+  const { page, problems } = await open({ webgpu: false, query: "?cpu" });
+  // An epoch of ~170 batches: pausing, resuming and stopping all happen inside epoch 1.
+  await loadCsv(page, "train", csvSlice("train", 3000));
+  await waitForRows(page, "train", 3000);
+  await startTraining(page, { preset: "small", epochs: 3, batch: 16 });
+  const points = async () => Number(await page.getAttribute('[data-testid="loss-chart"]', "data-points"));
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]').dataset.points) >= 3);
+  await page.click('[data-testid="pause-button"]');
+  await page.waitForSelector('[data-testid="train-status"]:has-text("Paused between batches")');
+  const paused = await points();
+  await sleep(1500);
+  assert.equal(await points(), paused, "no batch runs while paused");
+  await page.click('[data-testid="pause-button"]');
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="loss-chart"]').dataset.points) > n, paused);
+  await page.click('[data-testid="stop-button"]');
+  await page.waitForSelector('[data-testid="train-status"]:has-text("Finished")', { timeout: 60_000 });
+  const status = await page.textContent('[data-testid="train-status"]');
+  assert.match(status, /Cancelled/);
+  assert.match(status, /current model is unchanged/, "stopped in epoch 1: no validated weights");
+  assert.equal(await page.getAttribute('[data-testid="model-source"]', "data-source"), "Bundled");
   assert.deepEqual(problems, []);
 });
