@@ -3,6 +3,7 @@
 //! size the file claims is only a hint, so a corrupt or hostile file cannot exhaust memory.
 
 use std::io::Read;
+use std::ops::ControlFlow;
 
 use flate2::bufread::MultiGzDecoder;
 
@@ -19,15 +20,14 @@ pub(super) fn gunzip(
     file: &str,
     compressed: &[u8],
     limit: usize,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<Vec<u8>, CsvError> {
     let total = compressed.len();
-    let report = |done| Progress {
-        phase: Phase::Decompressing,
-        done,
-        total,
+    let mut report = |done| {
+        let phase = Phase::Decompressing;
+        super::report(file, progress, Progress { phase, done, total })
     };
-    progress(report(0));
+    report(0)?;
 
     // The ISIZE trailer (size mod 2^32) is only a hint: capped, and a failed reservation just
     // means growing as we go. One extra byte lets the last read see the end without regrowing.
@@ -42,12 +42,14 @@ pub(super) fn gunzip(
     let mut next_report = PROGRESS_STEP;
     loop {
         let filled = text.len();
-        let spare = text.capacity() - filled;
-        let chunk = if spare == 0 {
-            PROGRESS_STEP
-        } else {
-            spare.min(PROGRESS_STEP)
-        };
+        if filled == text.capacity() {
+            // Doubling, but never past one byte over the limit (that byte detects the overflow):
+            // near 1 GiB, plain doubling would ask for 2 GiB, more than a tab may have.
+            let more = filled.max(PROGRESS_STEP).min(limit + 1 - filled);
+            text.try_reserve_exact(more)
+                .map_err(|_| out_of_memory(file, filled))?;
+        }
+        let chunk = (text.capacity() - filled).min(PROGRESS_STEP);
         text.resize(filled + chunk, 0);
         let read = decoder.read(&mut text[filled..]).map_err(|error| {
             CsvError::new(
@@ -69,12 +71,20 @@ pub(super) fn gunzip(
             return Err(too_large(file, problem));
         }
         if text.len() >= next_report {
-            progress(report(total - decoder.get_ref().len()));
+            report(total - decoder.get_ref().len())?;
             next_report = text.len() + PROGRESS_STEP;
         }
     }
-    progress(report(total));
+    report(total)?;
     Ok(text)
+}
+
+fn out_of_memory(file: &str, decompressed: usize) -> CsvError {
+    let problem = format!(
+        "there is not enough memory to decompress the file (after {})",
+        size_text(decompressed)
+    );
+    too_large(file, problem)
 }
 
 #[cfg(test)]

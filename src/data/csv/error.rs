@@ -24,6 +24,9 @@ pub struct CsvError {
     pub column_name: Option<String>,
     pub problem: String,
     pub hint: String,
+    /// The caller stopped the parse (`parse_csv_cancellable`); nothing is known to be wrong.
+    #[serde(default)]
+    pub cancelled: bool,
 }
 
 impl fmt::Display for CsvError {
@@ -55,6 +58,15 @@ impl CsvError {
             column_name: None,
             problem: problem.into(),
             hint: hint.into(),
+            cancelled: false,
+        }
+    }
+
+    pub(super) fn cancelled(file: &str) -> Self {
+        let hint = "Nothing was loaded from it; choose the file again to load it.";
+        Self {
+            cancelled: true,
+            ..Self::new(file, "reading the file was cancelled", hint)
         }
     }
 

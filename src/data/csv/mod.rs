@@ -17,6 +17,8 @@ mod sniff;
 mod test_support;
 mod text;
 
+use std::ops::ControlFlow;
+
 use serde::{Deserialize, Serialize};
 
 pub use error::CsvError;
@@ -100,15 +102,30 @@ pub fn parse_csv(
     expected: Option<CsvKind>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ParsedCsv, CsvError> {
+    parse_csv_cancellable(file_name, bytes, expected, &mut |report| {
+        progress(report);
+        ControlFlow::Continue(())
+    })
+}
+
+/// `parse_csv` that the caller can stop: when `progress` (called as often) returns `Break`,
+/// parsing stops within about a MiB of input, with an error whose `cancelled` is set.
+pub fn parse_csv_cancellable(
+    file_name: &str,
+    bytes: &[u8],
+    expected: Option<CsvKind>,
+    progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+) -> Result<ParsedCsv, CsvError> {
     parse_with_limit(file_name, bytes, expected, progress, MAX_INPUT_BYTES)
 }
 
-/// `parse_csv` with the size limit as a parameter, so tests can check it without 1 GiB inputs.
+/// `parse_csv_cancellable` with the size limit as a parameter, so tests can check it without
+/// 1 GiB inputs.
 fn parse_with_limit(
     file: &str,
     bytes: &[u8],
     expected: Option<CsvKind>,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
     limit: usize,
 ) -> Result<ParsedCsv, CsvError> {
     if bytes.len() > limit {
@@ -126,9 +143,21 @@ fn parse_with_limit(
     }
 }
 
+/// Passes a report on to the caller, whose `Break` becomes the cancelled error.
+fn report(
+    file: &str,
+    progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    report: Progress,
+) -> Result<(), CsvError> {
+    match progress(report) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(CsvError::cancelled(file)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::test_support::{Rng, assert_at, gzip, train_csv};
+    use super::test_support::{Rng, assert_at, go_on, gzip, train_csv};
     use super::{CsvKind, IMAGE_PIXELS, MAX_INPUT_BYTES, parse_with_limit};
 
     #[test]
@@ -136,7 +165,8 @@ mod tests {
         assert_eq!(MAX_INPUT_BYTES, 1 << 30);
         let text = train_csv(3);
         let limit = text.len() - 1;
-        let refuse = |bytes: &[u8]| parse_with_limit("train.csv", bytes, None, &mut |_| {}, limit);
+        let refuse =
+            |bytes: &[u8]| parse_with_limit("train.csv", bytes, None, &mut |_| go_on(), limit);
         let error = refuse(text.as_bytes()).unwrap_err();
         assert_at(
             &error,
@@ -149,9 +179,11 @@ mod tests {
         );
         let error = refuse(&gzip(text.as_bytes())).unwrap_err();
         assert_at(&error, None, None, "the file decompresses to over the");
-        assert!(
-            parse_with_limit("train.csv", text.as_bytes(), None, &mut |_| {}, text.len()).is_ok()
-        );
+        // Exactly at the limit is fine, plain or gzip (whose buffer then stops at limit + 1).
+        for bytes in [text.as_bytes(), &gzip(text.as_bytes())] {
+            let parsed = parse_with_limit("train.csv", bytes, None, &mut |_| go_on(), text.len());
+            assert!(parsed.is_ok(), "{parsed:?}");
+        }
     }
 
     #[test]
@@ -183,7 +215,8 @@ mod tests {
                 }
             }
             let expected = kinds[round % kinds.len()];
-            if let Ok(parsed) = parse_with_limit("fuzz.csv", &bytes, expected, &mut |_| {}, 1 << 20)
+            if let Ok(parsed) =
+                parse_with_limit("fuzz.csv", &bytes, expected, &mut |_| go_on(), 1 << 20)
             {
                 assert_eq!(parsed.pixels.len(), parsed.rows * IMAGE_PIXELS);
                 assert!(parsed.labels.iter().all(|&label| label <= 9));

@@ -2,6 +2,7 @@
 //! and a tiny deterministic generator for the fuzz-style tests.
 
 use std::io::Write;
+use std::ops::ControlFlow;
 
 use super::{CsvError, CsvKind, IMAGE_PIXELS, ParsedCsv, parse_csv};
 
@@ -51,6 +52,11 @@ pub(super) fn expected_values(kind: CsvKind, rows: &[Vec<String>]) -> (Vec<u8>, 
         pixels.extend(image.into_iter().map(|(_, v)| v));
     }
     (pixels, labels)
+}
+
+/// A progress callback's answer that never cancels.
+pub(super) fn go_on() -> ControlFlow<()> {
+    ControlFlow::Continue(())
 }
 
 /// `text` with every field of every line quoted: all of it goes through the general parser.

@@ -2,6 +2,8 @@
 //! `Cursor` that tracks the physical line, so every error can say where it is. The header, the
 //! fast row path and the general field parser add their methods to `Cursor` in their own files.
 
+use std::ops::ControlFlow;
+
 use super::error::CsvError;
 use super::sniff::check_is_text;
 use super::{CsvKind, IMAGE_PIXELS, PROGRESS_STEP, ParsedCsv, Phase, Progress};
@@ -18,7 +20,7 @@ pub(super) fn parse_text(
     file: &str,
     text: &[u8],
     expected: Option<CsvKind>,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<ParsedCsv, CsvError> {
     let text = text.strip_prefix(UTF8_BOM).unwrap_or(text);
     check_is_text(file, text)?;
@@ -57,12 +59,11 @@ pub(super) fn parse_text(
     }
 
     let total = text.len();
-    let report = |done| Progress {
-        phase: Phase::Parsing,
-        done,
-        total,
+    let mut report = |done| {
+        let phase = Phase::Parsing;
+        super::report(file, progress, Progress { phase, done, total })
     };
-    progress(report(0));
+    report(0)?;
     let mut next_report = cursor.pos + PROGRESS_STEP;
     let mut row_buffer = [0u8; IMAGE_PIXELS + 1];
     let row = &mut row_buffer[..kind.columns()];
@@ -71,13 +72,15 @@ pub(super) fn parse_text(
         let (label, image) = row.split_at(kind.label_columns());
         labels.extend_from_slice(label);
         pixels.extend_from_slice(image);
+        // Every path reads a row in time linear in its length, so this check after each row
+        // keeps reports (and the chance to cancel) about once per MiB.
         if cursor.pos >= next_report {
-            progress(report(cursor.pos));
+            report(cursor.pos)?;
             next_report = cursor.pos + PROGRESS_STEP;
         }
         cursor.skip_blank_lines();
     }
-    progress(report(total));
+    report(total)?;
     let rows = pixels.len() / IMAGE_PIXELS;
     Ok(ParsedCsv {
         kind,
