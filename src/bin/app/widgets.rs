@@ -99,9 +99,79 @@ pub fn LiveCanvas(
     }
 }
 
-/// Read a file with progress, then hand its bytes to the worker to parse.
+/// The largest file the page reads: it is read whole into memory before the worker parses it
+/// (and a .gz grows when decompressed). Kaggle's train.csv is 73 MB, 15 MB gzipped.
+const MAX_FILE_BYTES: f64 = 512.0 * 1024.0 * 1024.0;
+
+/// Why a chosen file is refused before anything is read: empty, or larger than
+/// [`MAX_FILE_BYTES`]. `None` for a file worth reading.
+fn refuse_file_size(file_name: &str, size: f64) -> Option<String> {
+    if size <= 0.0 {
+        return Some(format!(
+            "{file_name} is empty (0 bytes); choose Kaggle's Digit Recognizer CSV (plain or .gz)"
+        ));
+    }
+    (size > MAX_FILE_BYTES).then(|| {
+        format!(
+            "{file_name} is {}, more than the {} this page reads; Kaggle's Digit Recognizer \
+             files are at most 73 MB (15 MB as .gz): choose one of those, or a gzipped copy",
+            format_bytes(size),
+            format_bytes(MAX_FILE_BYTES),
+        )
+    })
+}
+
+/// A size for people: bytes below 1 KiB, else KiB, MiB or GiB with at most one decimal.
+fn format_bytes(bytes: f64) -> String {
+    const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
+    if bytes < 1024.0 {
+        return format!("{bytes:.0} bytes");
+    }
+    let mut value = bytes / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let text = format!("{value:.1}");
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text} {}", UNITS[unit])
+}
+
+/// The `name: message` of a FileReader's `error` (a DOMException), read untyped; "no error
+/// given" when the browser gave none.
+fn reader_error(reader: &FileReader) -> String {
+    let error = js_sys::Reflect::get(reader, &JsValue::from_str("error")).unwrap_or_default();
+    let field = |key: &str| {
+        js_sys::Reflect::get(&error, &JsValue::from_str(key))
+            .ok()
+            .and_then(|v| v.as_string())
+            .filter(|s| !s.is_empty())
+    };
+    match (field("name"), field("message")) {
+        (Some(name), Some(message)) => format!("{name}: {message}"),
+        (Some(text), None) | (None, Some(text)) => text,
+        (None, None) => "no error given".to_string(),
+    }
+}
+
+/// Read a file with progress, then hand its bytes to the worker to parse. An empty or oversized
+/// file is refused before anything is read; a read that fails or is aborted clears the progress
+/// and is reported with the browser's error.
 pub fn load_csv_file(state: AppState, role: DataRole, file: File) {
+    let file_name = file.name();
+    let report = move |problem: Problem| {
+        state.report(Failure::new(Operation::LoadData(role), problem));
+    };
+    // Refused before anything starts: a file of this role being read meanwhile keeps its bar.
+    if let Some(reason) = refuse_file_size(&file_name, file.size()) {
+        report(Problem::Input(reason));
+        return;
+    }
     let Ok(reader) = FileReader::new() else {
+        report(Problem::Browser(format!(
+            "this browser could not start reading {file_name} (no FileReader)"
+        )));
         return;
     };
     worker::remember_file(role, file.clone());
@@ -112,31 +182,57 @@ pub fn load_csv_file(state: AppState, role: DataRole, file: File) {
         };
         state.data.update(|d| d.set_load(role, Some(progress)));
     };
+    // A read that ended without bytes: no "reading N%" is left behind.
+    let fail = move |problem: Problem| {
+        state.data.update(|d| d.set_load(role, None));
+        report(problem);
+    };
     reading(0.0);
     let on_progress = Closure::<dyn FnMut(ProgressEvent)>::new(move |e: ProgressEvent| {
         if e.length_computable() {
             reading(e.loaded() / e.total().max(1.0));
         }
     });
-    let file_name = file.name();
     let loaded_reader = reader.clone();
+    let loaded_name = file_name.clone();
     let on_load = Closure::once_into_js(move |_: web_sys::Event| match loaded_reader.result() {
         Ok(buffer) => worker::send_with_bytes(
-            Command::LoadCsv { role, file_name },
+            Command::LoadCsv {
+                role,
+                file_name: loaded_name,
+            },
             Some(Uint8Array::new(&buffer)),
         ),
-        Err(_) => {
-            state.data.update(|d| d.set_load(role, None));
-            let problem = Problem::Browser(format!(
-                "the browser could not read {file_name}; try choosing it again"
-            ));
-            state.report(Failure::new(Operation::LoadData(role), problem));
-        }
+        Err(_) => fail(Problem::Browser(format!(
+            "the browser could not read {loaded_name}; try choosing it again"
+        ))),
     });
+    // Exactly one of load, error and abort ends a read.
+    let failed_reader = reader.clone();
+    let failed_name = file_name.clone();
+    let on_failed = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+        let error = reader_error(&failed_reader);
+        fail(Problem::Browser(if e.type_() == "abort" {
+            format!("reading {failed_name} was aborted ({error}); choose it again")
+        } else {
+            format!(
+                "the browser could not read {failed_name} ({error}); a file that was moved, \
+                 changed or deleted after it was chosen cannot be read: choose it again"
+            )
+        }));
+    })
+    .into_js_value();
     reader.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
     on_progress.forget();
     reader.set_onload(Some(on_load.unchecked_ref()));
-    let _ = reader.read_as_array_buffer(&file);
+    reader.set_onerror(Some(on_failed.unchecked_ref()));
+    reader.set_onabort(Some(on_failed.unchecked_ref()));
+    if let Err(error) = reader.read_as_array_buffer(&file) {
+        let detail = error.as_string().unwrap_or_else(|| format!("{error:?}"));
+        fail(Problem::Browser(format!(
+            "the browser could not start reading {file_name}: {detail}"
+        )));
+    }
 }
 
 /// A file input that also accepts a dropped file.
