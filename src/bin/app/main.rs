@@ -23,6 +23,8 @@ mod insights_panel;
 #[cfg(target_arch = "wasm32")]
 mod layout;
 #[cfg(target_arch = "wasm32")]
+mod library_panel;
+#[cfg(target_arch = "wasm32")]
 mod model_panel;
 #[cfg(target_arch = "wasm32")]
 mod predict_panel;

@@ -1,84 +1,38 @@
-//! The model in use: where it came from, its layers, and loading, saving or resetting it.
+//! The Model tab: the model in use (where it came from, its layers, its file), loading one or
+//! going back to the bundled one, and the library of models kept in this browser.
 
 use std::rc::Rc;
 
-use digit_lab::protocol::{Command, Failure, ModelSource, Operation, Problem};
+use digit_lab::protocol::{Failure, ModelSource, Operation, Problem};
 use js_sys::Uint8Array;
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::effects;
+use crate::library_panel::{KeptRunPrompt, LibraryPanel};
+use crate::logic::library::Load;
 use crate::state::AppState;
 use crate::storage;
 use crate::widgets::{FileDrop, percent};
-use crate::worker;
 
-pub const BUNDLED_MODEL_URL: &str = "./assets/model.bpk";
-
-/// Load the model stored by an earlier visit, else the bundled one.
+/// The library's current model, else the bundled one (see `effects::load_startup_model`).
 pub async fn load_startup_model(state: AppState) {
-    if let Some((name, bytes)) = storage::stored_model().await {
-        worker::send_with_bytes(
-            Command::LoadModel {
-                file_name: name,
-                source: ModelSource::Stored,
-            },
-            Some(Uint8Array::from(bytes.as_slice())),
-        );
-        return;
-    }
-    load_bundled_model(state).await;
-}
-
-pub async fn load_bundled_model(state: AppState) {
-    match fetch_bytes(BUNDLED_MODEL_URL).await {
-        Ok(bytes) => worker::send_with_bytes(
-            Command::LoadModel {
-                file_name: "model.bpk".into(),
-                source: ModelSource::Bundled,
-            },
-            Some(bytes),
-        ),
-        Err(e) => state.report(Failure::new(
-            Operation::LoadModel,
-            Problem::Browser(format!(
-                "could not fetch the bundled model {BUNDLED_MODEL_URL} ({e}); train a model or \
-                 load one from a file"
-            )),
-        )),
-    }
-}
-
-async fn fetch_bytes(url: &str) -> Result<Uint8Array, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
-        .await
-        .map_err(|e| format!("{e:?}"))?
-        .dyn_into()
-        .map_err(|_| "not a response")?;
-    if !response.ok() {
-        return Err(format!("HTTP {}", response.status()));
-    }
-    let buffer = JsFuture::from(response.array_buffer().map_err(|e| format!("{e:?}"))?)
-        .await
-        .map_err(|e| format!("{e:?}"))?;
-    Ok(Uint8Array::new(&buffer))
+    effects::load_startup_model(state).await;
 }
 
 #[component]
 pub fn ModelPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
+    // The worker refuses to swap the model under a running run: say so before it has to.
+    let busy = move || state.run.with(|r| r.is_busy());
     let on_file = Rc::new(move |file: web_sys::File| {
         let name = file.name();
         wasm_bindgen_futures::spawn_local(async move {
             match JsFuture::from(file.array_buffer()).await {
-                Ok(buffer) => worker::send_with_bytes(
-                    Command::LoadModel {
-                        file_name: name.clone(),
-                        source: ModelSource::File(name),
-                    },
-                    Some(Uint8Array::new(&buffer)),
-                ),
+                Ok(buffer) => {
+                    let bytes = Uint8Array::new(&buffer);
+                    effects::send_load(state, Load::File(name.clone()), name, bytes);
+                }
                 Err(_) => state.report(Failure::new(
                     Operation::LoadModel,
                     Problem::Browser(format!("could not read {name}; try choosing it again")),
@@ -86,32 +40,39 @@ pub fn ModelPanel() -> impl IntoView {
             }
         });
     });
-    let download = move |_| match storage::latest_model() {
-        Some((name, bytes)) => {
-            if let Err(e) = storage::download(&name, &bytes, "application/octet-stream") {
-                let problem = Problem::Browser(format!("{e:?}"));
-                state.report(Failure::new(Operation::Download, problem));
-            }
+    // Exactly the file of the model the worker made current.
+    let download = move |_| {
+        let Some(file) = state.library.with_untracked(|l| l.current.clone()) else {
+            return;
+        };
+        if let Err(e) = storage::download(&file.file_name, &file.bytes, "application/octet-stream")
+        {
+            let problem = Problem::Browser(format!("{e:?}"));
+            state.report(Failure::new(Operation::Download, problem));
         }
-        None => worker::send(Command::ExportModel),
     };
-    let reset = move |_| {
-        wasm_bindgen_futures::spawn_local(async move {
-            storage::forget_model().await;
-            load_bundled_model(state).await;
-        })
-    };
+    // Nothing is deleted: the library keeps every model, the pointer moves once it loaded.
+    let bundled = move |_| leptos::task::spawn_local(effects::load_bundled_model(state));
     view! {
         <section class="panel model-panel">
+            <KeptRunPrompt />
             <div class="buttons">
                 <FileDrop label="Load a model file (.bpk)" accept=".bpk" testid="model-file"
                     on_file=on_file />
                 <button data-testid="model-download" on:click=download
-                    disabled=move || state.model.with(|m| m.current.is_none())>
+                    disabled=move || state.library.with(|l| l.current.is_none())>
                     "Download model"
                 </button>
-                <button data-testid="model-bundled" on:click=reset>"Use the bundled model"</button>
+                <button data-testid="model-bundled" on:click=bundled disabled=busy
+                    title=move || if busy() { "stop the training run first" } else { "" }>
+                    "Use the bundled model"
+                </button>
             </div>
+            <p data-testid="model-current">
+                {move || format!("In use: {}", state.library.with(|l| l.current_name()))}
+            </p>
+            <LibraryPanel />
+            <h3>"The model in use"</h3>
             {move || state.model.with(|m| m.current.clone()).map(|m| {
                 let training = m.meta.training.clone();
                 view! {

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use crate::logic::connection::Connection;
 use crate::logic::data::DataState;
 use crate::logic::insights::InsightState;
+use crate::logic::library::LibraryState;
 use crate::logic::model::ModelState;
 use crate::logic::notice::Notice;
 use crate::logic::predict::PredictState;
@@ -20,6 +21,9 @@ pub struct AppState {
     pub data: RwSignal<DataState>,
     pub run: RwSignal<RunState>,
     pub model: RwSignal<ModelState>,
+    /// The models kept in this browser; changed by `effects` (not folded like the others: it
+    /// takes the model files themselves).
+    pub library: RwSignal<LibraryState>,
     pub insights: RwSignal<InsightState>,
     pub predict: RwSignal<PredictState>,
     pub notice: RwSignal<Notice>,
@@ -36,6 +40,10 @@ impl AppState {
             data: RwSignal::new(DataState::default()),
             run: RwSignal::new(RunState::default()),
             model: RwSignal::new(ModelState::default()),
+            // A random tag keeps the ids this tab makes apart from another tab's.
+            library: RwSignal::new(LibraryState::new(
+                (js_sys::Math::random() * f64::from(u32::MAX)) as u32,
+            )),
             insights: RwSignal::new(InsightState::default()),
             predict: RwSignal::new(PredictState::default()),
             notice: RwSignal::new(Notice::default()),

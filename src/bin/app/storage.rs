@@ -1,74 +1,171 @@
-//! Keeping the model: the latest model file (trained, checkpointed or loaded) is stored in
-//! IndexedDB so it survives a reload, and kept in memory for the download button.
+//! The model library in IndexedDB (what to keep and when is `logic::library`'s decision), and
+//! file downloads.
+//!
+//! Database `digit-lab`, version 2:
+//! - `entries`: one record per kept model (a `library::Entry`), keyed by its id;
+//! - `files`: each entry's model file as an `ArrayBuffer`, under the same id;
+//! - `settings`: key `current` holds the current entry's id (`null`: the bundled model).
+//!
+//! Each model has its own keys (ids carry their creation time and the writing tab's tag), so
+//! two tabs never overwrite each other's models; only the pointer is last-writer-wins.
+//! Version 1 kept one record (`models`/`current`: `{ name, bytes }`), overwritten by every
+//! checkpoint; it becomes an entry the first time the library is read.
 
-use std::cell::RefCell;
-
-use js_sys::{Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, ArrayBuffer, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{IdbDatabase, IdbRequest, IdbTransactionMode};
+use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
+
+use crate::logic::library::{self, Entry, Op};
 
 const DATABASE: &str = "digit-lab";
-const STORE: &str = "models";
-const KEY: &str = "current";
+const VERSION: u32 = 2;
+const ENTRIES: &str = "entries";
+const FILES: &str = "files";
+const SETTINGS: &str = "settings";
+/// Version 1's single slot.
+const LEGACY: &str = "models";
+const CURRENT: &str = "current";
 
-thread_local! {
-    /// The latest model file (name, bytes), for "Download model".
-    static LATEST: RefCell<Option<(String, Vec<u8>)>> = const { RefCell::new(None) };
+/// Every entry (in no particular order) and the current pointer, after moving version 1's
+/// record into the library if it is still there.
+pub async fn read_library(tab: u32) -> Result<(Vec<Entry>, Option<String>), String> {
+    let db = open().await.map_err(text)?;
+    if let Err(e) = migrate(&db, tab).await {
+        // The old record stays where it is; the library works without it.
+        web_sys::console::warn_2(
+            &"could not move the stored model into the library:".into(),
+            &e,
+        );
+    }
+    let result = async {
+        let tx = db.transaction_with_str_sequence(&names(&[ENTRIES, SETTINGS]))?;
+        let all = done(&tx.object_store(ENTRIES)?.get_all()?);
+        let pointer = done(&tx.object_store(SETTINGS)?.get(&CURRENT.into())?);
+        let (all, pointer) = (all.await?, pointer.await?);
+        let entries = Array::from(&all)
+            .iter()
+            .filter_map(|record| match serde_wasm_bindgen::from_value(record) {
+                Ok(entry) => Some(entry),
+                Err(e) => {
+                    // A record this version cannot read (written by a newer one): left alone.
+                    let why = format!("a library record this page cannot read: {e}");
+                    web_sys::console::warn_1(&why.into());
+                    None
+                }
+            })
+            .collect();
+        Ok::<_, JsValue>((entries, pointer.as_string()))
+    }
+    .await;
+    db.close();
+    result.map_err(text)
 }
 
-pub fn latest_model() -> Option<(String, Vec<u8>)> {
-    LATEST.with(|l| l.borrow().clone())
+/// An entry's model file, byte for byte as it was stored.
+pub async fn read_file(id: &str) -> Result<Vec<u8>, String> {
+    let db = open().await.map_err(text)?;
+    let result = async {
+        let tx = db.transaction_with_str(FILES)?;
+        done(&tx.object_store(FILES)?.get(&id.into())?).await
+    }
+    .await;
+    db.close();
+    let value = result.map_err(text)?;
+    if value.is_undefined() || value.is_null() {
+        return Err("its model file is missing from this browser's storage".into());
+    }
+    Ok(Uint8Array::new(&value).to_vec())
 }
 
-/// Keep a model file in memory and in IndexedDB (fire and forget; failures are logged, since
-/// the model stays usable in this page either way).
-pub fn remember_model(file_name: String, bytes: Vec<u8>, _checkpoint: bool) {
-    LATEST.with(|l| *l.borrow_mut() = Some((file_name.clone(), bytes.clone())));
-    wasm_bindgen_futures::spawn_local(async move {
-        if let Err(e) = put(&file_name, &bytes).await {
-            web_sys::console::warn_2(&"could not store the model in IndexedDB:".into(), &e);
+/// Perform one of the library's writes (each in a single transaction: an entry, its file and
+/// the pointer to it are written together or not at all).
+pub async fn write(op: &Op) -> Result<(), String> {
+    let db = open().await.map_err(text)?;
+    let result = write_in(&db, op).await;
+    db.close();
+    result.map_err(text)
+}
+
+async fn write_in(db: &IdbDatabase, op: &Op) -> Result<(), JsValue> {
+    let readwrite = |stores: &[&str]| {
+        db.transaction_with_str_sequence_and_mode(&names(stores), IdbTransactionMode::Readwrite)
+    };
+    match op {
+        Op::Save {
+            entry,
+            bytes,
+            make_current,
+        } => {
+            let mut stores = vec![ENTRIES];
+            stores.extend(bytes.is_some().then_some(FILES));
+            stores.extend(make_current.then_some(SETTINGS));
+            let tx = readwrite(&stores)?;
+            let committed = committed(&tx);
+            let id = JsValue::from_str(&entry.id);
+            let record = serde_wasm_bindgen::to_value(entry)?;
+            tx.object_store(ENTRIES)?.put_with_key(&record, &id)?;
+            if let Some(bytes) = bytes {
+                let buffer = Uint8Array::from(&bytes[..]).buffer();
+                tx.object_store(FILES)?.put_with_key(&buffer, &id)?;
+            }
+            if *make_current {
+                tx.object_store(SETTINGS)?
+                    .put_with_key(&id, &CURRENT.into())?;
+            }
+            committed.await
         }
-    });
-}
-
-/// The model stored by an earlier visit, if any.
-pub async fn stored_model() -> Option<(String, Vec<u8>)> {
-    let db = open().await.ok()?;
-    let store = db
-        .transaction_with_str(STORE)
-        .ok()?
-        .object_store(STORE)
-        .ok()?;
-    let value = wait(&store.get(&KEY.into()).ok()?).await.ok()?;
-    if value.is_undefined() {
-        return None;
-    }
-    let name = Reflect::get(&value, &"name".into()).ok()?.as_string()?;
-    let bytes = Uint8Array::new(&Reflect::get(&value, &"bytes".into()).ok()?).to_vec();
-    LATEST.with(|l| *l.borrow_mut() = Some((name.clone(), bytes.clone())));
-    Some((name, bytes))
-}
-
-pub async fn forget_model() {
-    LATEST.with(|l| *l.borrow_mut() = None);
-    if let Ok(db) = open().await
-        && let Ok(tx) = db.transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)
-        && let Ok(store) = tx.object_store(STORE)
-        && let Ok(request) = store.delete(&KEY.into())
-    {
-        let _ = wait(&request).await;
+        Op::Point(pointer) => {
+            let tx = readwrite(&[SETTINGS])?;
+            let committed = committed(&tx);
+            let value = pointer.as_deref().map_or(JsValue::NULL, JsValue::from_str);
+            tx.object_store(SETTINGS)?
+                .put_with_key(&value, &CURRENT.into())?;
+            committed.await
+        }
+        Op::Delete(id) => {
+            let tx = readwrite(&[ENTRIES, FILES])?;
+            let committed = committed(&tx);
+            let id = JsValue::from_str(id);
+            tx.object_store(ENTRIES)?.delete(&id)?;
+            tx.object_store(FILES)?.delete(&id)?;
+            committed.await
+        }
+        Op::LoadBundled | Op::Report(_) => Ok(()),
     }
 }
 
-async fn put(name: &str, bytes: &[u8]) -> Result<(), JsValue> {
-    let db = open().await?;
-    let tx = db.transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)?;
-    let record = Object::new();
-    Reflect::set(&record, &"name".into(), &name.into())?;
-    Reflect::set(&record, &"bytes".into(), &Uint8Array::from(bytes).buffer())?;
-    wait(&tx.object_store(STORE)?.put_with_key(&record, &KEY.into())?).await?;
-    Ok(())
+/// Move version 1's single record into an entry, made current: read, written and removed in
+/// one transaction, so two tabs upgrading at once make one entry.
+async fn migrate(db: &IdbDatabase, tab: u32) -> Result<(), JsValue> {
+    if !db.object_store_names().contains(LEGACY) {
+        return Ok(());
+    }
+    let stores = names(&[LEGACY, ENTRIES, FILES, SETTINGS]);
+    let tx = db.transaction_with_str_sequence_and_mode(&stores, IdbTransactionMode::Readwrite)?;
+    let committed = committed(&tx);
+    let legacy = tx.object_store(LEGACY)?;
+    let record = done(&legacy.get(&CURRENT.into())?).await?;
+    if !record.is_object() {
+        return committed.await;
+    }
+    let name = Reflect::get(&record, &"name".into())?
+        .as_string()
+        .unwrap_or_else(|| "stored model".into());
+    let bytes = Reflect::get(&record, &"bytes".into())?;
+    let size = bytes
+        .dyn_ref::<ArrayBuffer>()
+        .map_or(0, |b| b.byte_length() as usize);
+    let entry = library::legacy_entry(&name, size, js_sys::Date::now(), tab);
+    let id = JsValue::from_str(&entry.id);
+    // Requests are made while the transaction is still active (in the get's success callback).
+    let record = serde_wasm_bindgen::to_value(&entry)?;
+    tx.object_store(ENTRIES)?.put_with_key(&record, &id)?;
+    tx.object_store(FILES)?.put_with_key(&bytes, &id)?;
+    tx.object_store(SETTINGS)?
+        .put_with_key(&id, &CURRENT.into())?;
+    legacy.delete(&CURRENT.into())?;
+    committed.await
 }
 
 async fn open() -> Result<IdbDatabase, JsValue> {
@@ -76,27 +173,47 @@ async fn open() -> Result<IdbDatabase, JsValue> {
         .ok_or("no window")?
         .indexed_db()?
         .ok_or("IndexedDB is not available")?;
-    let request = factory.open_with_u32(DATABASE, 1)?;
+    let request = factory.open_with_u32(DATABASE, VERSION)?;
     let on_upgrade = Closure::once(move |event: web_sys::Event| {
         let db: Option<IdbDatabase> = event
             .target()
             .and_then(|t| t.dyn_into::<IdbRequest>().ok())
             .and_then(|r| r.result().ok())
             .and_then(|r| r.dyn_into().ok());
-        if let Some(db) = db
-            && !db.object_store_names().contains(STORE)
-        {
-            let _ = db.create_object_store(STORE);
+        if let Some(db) = db {
+            // Version 1's store stays until its record has been moved (`migrate`).
+            for store in [ENTRIES, FILES, SETTINGS] {
+                if !db.object_store_names().contains(store) {
+                    let _ = db.create_object_store(store);
+                }
+            }
         }
     });
     request.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
-    let db = wait(&request).await?;
+    let db = done(&request).await?;
     drop(on_upgrade);
-    db.dyn_into()
+    let db: IdbDatabase = db.dyn_into()?;
+    // A newer version of the page opening the database in another tab must not wait for us.
+    let on_version_change = Closure::<dyn FnMut()>::new({
+        let db = db.clone();
+        move || db.close()
+    });
+    db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+    on_version_change.forget();
+    Ok(db)
 }
 
-/// Await an IndexedDB request.
-async fn wait(request: &IdbRequest) -> Result<JsValue, JsValue> {
+fn names(stores: &[&str]) -> JsValue {
+    stores
+        .iter()
+        .map(|s| JsValue::from_str(s))
+        .collect::<Array>()
+        .into()
+}
+
+/// A request's result. The handlers are attached at once (not when first polled), so a request
+/// that completes before it is awaited is not missed.
+fn done(request: &IdbRequest) -> JsFuture {
     let promise = Promise::new(&mut |resolve, reject| {
         let ok_request = request.clone();
         let on_success = Closure::once_into_js(move |_: web_sys::Event| {
@@ -111,7 +228,31 @@ async fn wait(request: &IdbRequest) -> Result<JsValue, JsValue> {
         request.set_onsuccess(Some(on_success.unchecked_ref()));
         request.set_onerror(Some(on_error.unchecked_ref()));
     });
-    JsFuture::from(promise).await
+    JsFuture::from(promise)
+}
+
+/// A transaction's end: written (complete) or not at all (error, abort: e.g. storage full).
+/// Like [`done`], the handlers are attached at once.
+fn committed(tx: &IdbTransaction) -> impl std::future::Future<Output = Result<(), JsValue>> {
+    let promise = Promise::new(&mut |resolve, reject| {
+        let on_complete = Closure::once_into_js(move |_: web_sys::Event| {
+            let _ = resolve.call0(&JsValue::NULL);
+        });
+        // An error is followed by an abort: the second rejection is ignored.
+        let failed = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+            let _ = reject.call1(&JsValue::NULL, &"the IndexedDB transaction failed".into());
+        })
+        .into_js_value();
+        tx.set_oncomplete(Some(on_complete.unchecked_ref()));
+        tx.set_onerror(Some(failed.unchecked_ref()));
+        tx.set_onabort(Some(failed.unchecked_ref()));
+    });
+    let future = JsFuture::from(promise);
+    async move { future.await.map(|_| ()) }
+}
+
+fn text(e: JsValue) -> String {
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
 }
 
 /// Offer bytes as a file download.

@@ -6,13 +6,17 @@
 pub mod connection;
 pub mod data;
 pub mod insights;
+pub mod library;
 pub mod model;
 pub mod notice;
 pub mod predict;
 pub mod recipe;
 pub mod run;
 
-use digit_lab::protocol::Reply;
+use digit_lab::protocol::{Failure, Operation, Reply};
+use digit_lab::training::events::TrainEvent;
+
+use library::LibraryEvent;
 
 /// A reply from the worker, with its byte payload and when it arrived.
 pub struct Incoming<'a> {
@@ -42,56 +46,94 @@ pub trait Feature {
 pub enum Effect {
     /// The worker trapped: replace it (on the CPU) and hand it the files loaded before.
     RestartWorker,
-    /// Keep a model file for download and in the browser's storage.
-    StoreModel {
-        file_name: String,
-        bytes: Vec<u8>,
-        checkpoint: bool,
-    },
+    /// Something the model library keeps or decides (see [`library`]).
+    Library(LibraryEvent),
 }
 
 /// `bytes` is the reply's payload, handed over (a model file is kept, not copied).
 pub fn effect_of(reply: &Reply, bytes: Option<Vec<u8>>) -> Option<Effect> {
-    match (reply, bytes) {
-        (Reply::WorkerCrashed { .. }, _) => Some(Effect::RestartWorker),
+    let event = match (reply, bytes) {
+        (Reply::WorkerCrashed { .. }, _) => return Some(Effect::RestartWorker),
+        (Reply::Train(TrainEvent::Started(_)), _) => LibraryEvent::RunStarted,
+        (Reply::Train(TrainEvent::Finished(_)), _) => LibraryEvent::RunFinished,
+        (Reply::ModelReady(info), bytes) => LibraryEvent::Ready {
+            info: info.clone(),
+            bytes,
+        },
         (
-            Reply::ModelFile {
-                checkpoint,
+            Reply::Checkpoint {
+                epoch,
                 file_name,
+                val_accuracy,
             },
             Some(bytes),
-        ) => Some(Effect::StoreModel {
+        ) => LibraryEvent::Checkpoint {
             file_name: file_name.clone(),
+            epoch: *epoch,
+            val_accuracy: *val_accuracy,
             bytes,
-            checkpoint: *checkpoint,
-        }),
-        _ => None,
-    }
+        },
+        (
+            Reply::RunKept {
+                model,
+                current_val_accuracy,
+            },
+            Some(bytes),
+        ) => LibraryEvent::RunKept {
+            info: model.clone(),
+            current_val_accuracy: *current_val_accuracy,
+            bytes,
+        },
+        (
+            Reply::Error(Failure {
+                operation: Operation::LoadModel,
+                problem,
+            }),
+            _,
+        ) => LibraryEvent::LoadFailed(problem.clone()),
+        _ => return None,
+    };
+    Some(Effect::Library(event))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use digit_lab::protocol::Problem;
 
     #[test]
-    fn a_crash_restarts_the_worker_and_a_model_file_is_stored() {
+    fn a_crash_restarts_the_worker_and_model_files_go_to_the_library() {
         let crash = Reply::WorkerCrashed {
             message: "unreachable".into(),
         };
         assert_eq!(effect_of(&crash, None), Some(Effect::RestartWorker));
-        let file = Reply::ModelFile {
-            checkpoint: true,
+        let file = Reply::Checkpoint {
+            epoch: 0,
             file_name: "small-checkpoint.bpk".into(),
+            val_accuracy: Some(0.9),
         };
         assert_eq!(
             effect_of(&file, Some(vec![1, 2, 3])),
-            Some(Effect::StoreModel {
+            Some(Effect::Library(LibraryEvent::Checkpoint {
                 file_name: "small-checkpoint.bpk".into(),
+                epoch: 0,
+                val_accuracy: Some(0.9),
                 bytes: vec![1, 2, 3],
-                checkpoint: true
-            })
+            }))
         );
-        assert_eq!(effect_of(&file, None), None, "no bytes, nothing to store");
+        assert_eq!(effect_of(&file, None), None, "no bytes, nothing to keep");
+        let refused = Reply::Error(Failure::new(
+            Operation::LoadModel,
+            Problem::TrainingInProgress,
+        ));
+        assert_eq!(
+            effect_of(&refused, None),
+            Some(Effect::Library(LibraryEvent::LoadFailed(
+                Problem::TrainingInProgress
+            )))
+        );
+        let other = Reply::Error(Failure::new(Operation::Train, Problem::TrainingInProgress));
+        assert_eq!(effect_of(&other, None), None);
         assert_eq!(effect_of(&Reply::Paused, None), None);
     }
 }

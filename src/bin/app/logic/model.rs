@@ -1,6 +1,6 @@
 //! The current model, as the worker describes it.
 
-use digit_lab::protocol::{ModelInfo, Reply};
+use digit_lab::protocol::{ModelInfo, ModelSource, Reply};
 
 use super::{Feature, Incoming};
 
@@ -25,12 +25,25 @@ impl Feature for ModelState {
     }
 }
 
+/// The name a download of this model gets.
+pub fn file_name(info: &ModelInfo) -> String {
+    match &info.source {
+        ModelSource::File(name) => name.clone(),
+        _ => {
+            let name = info
+                .meta
+                .preset
+                .map_or("model".to_string(), |p| p.to_string());
+            format!("digit-lab-{name}.bpk")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use digit_lab::model::Preset;
     use digit_lab::model_file::ModelMeta;
-    use digit_lab::protocol::ModelSource;
 
     #[test]
     fn each_model_made_current_is_a_new_version() {
