@@ -1,7 +1,7 @@
 // The model library (on the CPU path: tiny runs on 1,000 rows): a stored model that cannot be
 // loaded is quarantined and the bundled model used; "Download model" gives exactly the current
 // model's file; every run is kept, and using, renaming and deleting entries persist across
-// reloads; "Use the bundled model" deletes nothing.
+// reloads; "Use the bundled model" deletes nothing; two tabs do not overwrite each other.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -198,4 +198,31 @@ test("after loading a file 'Download model' gives that file, not the previous mo
   await page.waitForSelector(`${ENTRY}[data-name="mine.bpk"][data-current="true"]`);
   assert.equal((await entries(page)).length, 2);
   assert.deepEqual(problems, []);
+});
+
+test("two tabs keep each other's models", async () => {
+  const { context, page } = browser;
+  const other = await context.newPage();
+  try {
+    await openApp(other, server.url);
+    await waitForSource(other, "Stored");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "digit-lab-tabs-"));
+    for (const [tab, name] of [[page, "tab-a.bpk"], [other, "tab-b.bpk"]]) {
+      fs.writeFileSync(path.join(dir, name), BUNDLED);
+      await tab.click('[data-testid="tab-model"]');
+      await tab.setInputFiles('[data-testid="model-file"]', path.join(dir, name));
+      await tab.waitForSelector(`${ENTRY}[data-name="${name}"][data-current="true"]`);
+      await saved(tab);
+    }
+    // Each tab wrote its own record; the other tab's shows up once it reads the library again.
+    await openApp(page, server.url);
+    await page.click('[data-testid="tab-model"]');
+    await page.waitForSelector(`${ENTRY}[data-name="tab-b.bpk"][data-current="true"]`);
+    const names = (await entries(page)).map((e) => e.name);
+    for (const name of ["tab-a.bpk", "tab-b.bpk", "mine.bpk", "my first run"]) {
+      assert.ok(names.includes(name), `${name} in ${names}`);
+    }
+  } finally {
+    await other.close();
+  }
 });
