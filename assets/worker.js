@@ -5,7 +5,11 @@ import init from "../digit-lab-worker.js";
 
 const crashed = (message) => postMessage({ crashed: String(message) });
 
-self.addEventListener("error", (event) => crashed(event.message ?? event));
+// preventDefault: the page hears of it once, from this message, not also as an error event.
+self.addEventListener("error", (event) => {
+  event.preventDefault();
+  crashed(event.message ?? event);
+});
 self.addEventListener("unhandledrejection", (event) => crashed(event.reason?.message ?? event.reason));
 
 init().catch((error) => crashed(`the worker failed to start: ${error}`));

@@ -106,6 +106,12 @@ pub enum Problem {
         "the background worker could not start ({0}); this browser may not support module workers"
     )]
     WorkerUnavailable(String),
+    /// The worker crashed this many times in one tab: no further one is started.
+    #[error(
+        "the background worker stopped {0} times in this tab, so no new one is started: reload \
+         the page (the models kept in this browser stay)"
+    )]
+    WorkerGaveUp(u32),
     /// A message between page and worker could not be decoded (a version mismatch or a bug).
     #[error("an unreadable message ({0}); reload the page")]
     Unreadable(String),

@@ -86,10 +86,7 @@ pub fn restart() {
     };
     old.terminate();
     if state.connection.with_untracked(|c| c.gave_up) {
-        let problem = Problem::WorkerUnavailable(format!(
-            "it stopped {} times in this tab; reload the page",
-            MAX_RESTARTS + 1
-        ));
+        let problem = Problem::WorkerGaveUp(MAX_RESTARTS + 1);
         return state.report(Failure::new(Operation::Worker, problem));
     }
     spawn(state, on_reply);
@@ -105,16 +102,13 @@ pub fn switch_to_cpu(state: AppState) {
 /// replaced by a fresh one, which gets back the files it had accepted and the current model.
 pub fn cancel_loads(state: AppState) {
     FILES.with(|f| f.borrow_mut().iter_mut().for_each(|f| f.pending = None));
-    state.data.update(|d| {
-        d.set_load(DataRole::Train, None);
-        d.set_load(DataRole::Test, None);
-    });
     state.connection.update(|c| c.replace_worker());
     replace();
 }
 
 fn replace() {
     if let Some((old, state, on_reply)) = WORKER.with(|w| w.borrow_mut().take()) {
+        state.data.update(|d| d.worker_replaced());
         old.terminate();
         spawn(state, on_reply);
     }
@@ -133,23 +127,26 @@ pub fn spawn(state: AppState, on_reply: OnReply) {
         }
     };
     let handler = on_reply.clone();
-    let on_message =
-        Closure::<dyn FnMut(MessageEvent)>::new(
-            move |event: MessageEvent| match wire::reply_from_js(&event.data()) {
-                Ok((reply, bytes)) => {
-                    track_files(&reply);
-                    handler(reply, bytes)
-                }
-                Err(e) => state.report(Failure::new(Operation::Worker, Problem::Unreadable(e))),
-            },
-        );
+    // Whether this worker ever answered: after that, its loader reports traps itself.
+    let answered = Rc::new(std::cell::Cell::new(false));
+    let answered_in_message = answered.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        answered_in_message.set(true);
+        match wire::reply_from_js(&event.data()) {
+            Ok((reply, bytes)) => {
+                track_files(&reply);
+                handler(reply, bytes)
+            }
+            Err(e) => state.report(Failure::new(Operation::Worker, Problem::Unreadable(e))),
+        }
+    });
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
     // Once the worker runs, its loader reports a trap itself (`{ crashed }`); an error before
-    // that means its script could not load at all.
+    // it ever answered means its script could not load at all.
     let on_error =
         Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
-            if !state.connection.with_untracked(|c| c.ready) {
+            if !answered.get() {
                 let problem = Problem::WorkerUnavailable(event.message());
                 state.report(Failure::new(Operation::Worker, problem));
             }

@@ -55,6 +55,15 @@ impl DataState {
         }
     }
 
+    /// A new worker has none of the files: they show as loaded again once it parsed the
+    /// ones replayed to it (a file being read or parsed died with the old worker).
+    pub fn worker_replaced(&mut self) {
+        self.train = None;
+        self.test = None;
+        self.train_load = None;
+        self.test_load = None;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.train.is_none() && self.test.is_none()
     }
@@ -91,11 +100,7 @@ impl Feature for DataState {
                     self.error = Some((*role, (**error).clone()));
                 }
             }
-            // A file being read or parsed died with the worker.
-            Reply::WorkerCrashed { .. } => {
-                self.train_load = None;
-                self.test_load = None;
-            }
+            Reply::WorkerCrashed { .. } => self.worker_replaced(),
             Reply::Samples { images, .. } => self.samples = images.clone(),
             Reply::AugmentPreview {
                 originals,

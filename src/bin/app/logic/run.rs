@@ -73,7 +73,7 @@ impl RunState {
             };
             let fate = if self.offered {
                 "They are far worse than the current model, which stays current unless you \
-                 choose them."
+                 choose them (Model tab)."
             } else {
                 "The best weights are the current model."
             };
