@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DIST, csvSlice, launch, loadCsv, openApp, serve, setField, sleep, startTraining, waitForRows } from "./harness.mjs";
+import { DIST, csvSlice, draw, launch, loadCsv, openApp, serve, setField, sleep, startTraining, waitForRows } from "./harness.mjs";
 
 const servers = [];
 const browsers = [];
@@ -32,12 +32,7 @@ async function drawOne(page) {
   await page.click('[data-testid="tab-draw"]');
   await page.click('[data-testid="draw-clear"]');
   await page.waitForFunction(() => document.querySelector('[data-testid="draw-prediction"]').dataset.class === "");
-  const box = await page.locator('[data-testid="draw-canvas"]').boundingBox();
-  await page.mouse.move(box.x + 140, box.y + 40);
-  await page.mouse.down();
-  await page.mouse.move(box.x + 142, box.y + 140, { steps: 6 });
-  await page.mouse.move(box.x + 140, box.y + 240, { steps: 6 });
-  await page.mouse.up();
+  await draw(page, [[[140, 40], [142, 140], [140, 240]]]);
   const handle = await page.waitForFunction(
     () => document.querySelector('[data-testid="draw-prediction"]').dataset.probabilities || null,
     null,

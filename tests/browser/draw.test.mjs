@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { csvSlice, launch, loadCsv, openApp, screenshot, serve, waitForRows } from "./harness.mjs";
+import { csvSlice, draw, launch, loadCsv, openApp, screenshot, serve, waitForRows } from "./harness.mjs";
 
 let server;
 let browser;
@@ -20,21 +20,6 @@ after(async () => {
   await browser?.close();
   server?.close();
 });
-
-/** Draw polylines (in CSS pixels of the 280x280 canvas) with pointer events. */
-async function draw(page, strokes) {
-  const canvas = page.locator('[data-testid="draw-canvas"]');
-  const box = await canvas.boundingBox();
-  for (const stroke of strokes) {
-    const [x0, y0] = stroke[0];
-    await page.mouse.move(box.x + x0, box.y + y0);
-    await page.mouse.down();
-    for (const [x, y] of stroke.slice(1)) {
-      await page.mouse.move(box.x + x, box.y + y, { steps: 6 });
-    }
-    await page.mouse.up();
-  }
-}
 
 test("a drawn 1 and a drawn 7 are classified by the bundled model", async () => {
   const { page, problems } = browser;

@@ -145,6 +145,21 @@ export async function waitForTraining(page, timeout = 600_000) {
   );
 }
 
+/** Draw polylines (in CSS pixels of the 280x280 canvas) with pointer events. */
+export async function draw(page, strokes) {
+  const canvas = page.locator('[data-testid="draw-canvas"]');
+  const box = await canvas.boundingBox();
+  for (const stroke of strokes) {
+    const [x0, y0] = stroke[0];
+    await page.mouse.move(box.x + x0, box.y + y0);
+    await page.mouse.down();
+    for (const [x, y] of stroke.slice(1)) {
+      await page.mouse.move(box.x + x, box.y + y, { steps: 6 });
+    }
+    await page.mouse.up();
+  }
+}
+
 export async function screenshot(page, name) {
   fs.mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });

@@ -10,7 +10,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DIST, csvSlice, launch, loadCsv, openApp, serve, sleep, waitForRows } from "./harness.mjs";
+import { DIST, csvSlice, draw, launch, loadCsv, openApp, serve, sleep, waitForRows } from "./harness.mjs";
 
 const TRAIN_ROWS = 200;
 
@@ -51,21 +51,6 @@ after(async () => {
 
 async function cspViolations(page) {
   return [...(await page.evaluate(() => window.__cspViolations)), ...cspConsole];
-}
-
-/** Draw polylines (in CSS pixels of the 280x280 canvas) with pointer events. */
-async function draw(page, strokes) {
-  const canvas = page.locator('[data-testid="draw-canvas"]');
-  const box = await canvas.boundingBox();
-  for (const stroke of strokes) {
-    const [x0, y0] = stroke[0];
-    await page.mouse.move(box.x + x0, box.y + y0);
-    await page.mouse.down();
-    for (const [x, y] of stroke.slice(1)) {
-      await page.mouse.move(box.x + x, box.y + y, { steps: 6 });
-    }
-    await page.mouse.up();
-  }
 }
 
 /** The banner's text once it names `pattern`. */
