@@ -78,5 +78,7 @@ with_clippy trunk build --dist "$web_dir"
 
 step "browser tests (headless Chromium, against trunk's output)"
 cd "$root/tests/browser"
-DIGIT_LAB_DIST="$web_dir" node --test --test-concurrency=1 ./*.test.mjs
+# The native CLI (built above) checks that a browser submission equals its own.
+DIGIT_LAB_CLI="$target_dir/debug/digit-lab" DIGIT_LAB_DIST="$web_dir" \
+  node --test --test-concurrency=1 ./*.test.mjs
 step "done"

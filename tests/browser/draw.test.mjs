@@ -3,8 +3,11 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import { csvSlice, draw, launch, loadCsv, openApp, screenshot, serve, waitForRows } from "./harness.mjs";
+import os from "node:os";
+import path from "node:path";
+import { CLI, csvSlice, draw, launch, loadCsv, openApp, screenshot, serve, waitForRows } from "./harness.mjs";
 
 let server;
 let browser;
@@ -51,7 +54,8 @@ test("predicting a test slice downloads Kaggle's exact submission.csv", async ()
   assert.equal(await page.isDisabled('[data-testid="download-submission"]'), true);
   assert.match(await page.textContent('[data-testid="predict-hint"]'), /Load test\.csv/);
 
-  await loadCsv(page, "test", csvSlice("test", 300));
+  const slice = csvSlice("test", 300);
+  await loadCsv(page, "test", slice);
   await waitForRows(page, "test", 300);
   await page.click('[data-testid="tab-predict"]');
   await page.click('[data-testid="predict-button"]');
@@ -70,5 +74,9 @@ test("predicting a test slice downloads Kaggle's exact submission.csv", async ()
   assert.equal(lines[301], "");
   lines.slice(1, 301).forEach((line, i) => assert.match(line, new RegExp(`^${i + 1},[0-9]$`)));
   assert.ok(!text.includes("\r"));
+  // The same model through the native CLI writes the same bytes.
+  const cli = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "digit-lab-cli-")), "submission.csv");
+  execFileSync(CLI, ["predict", "--test", slice, "--out", cli]);
+  assert.equal(text, fs.readFileSync(cli, "latin1"), "browser and CLI submissions differ");
   await screenshot(page, "predict");
 });

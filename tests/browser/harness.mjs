@@ -13,6 +13,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../..");
 
 export const DIST = process.env.DIGIT_LAB_DIST ?? path.join(repo, "target/web-test");
+/** The native CLI over the same library (scripts/test.sh builds it before the browser tests). */
+export const CLI = process.env.DIGIT_LAB_CLI ?? path.join(repo, "target/debug/digit-lab");
 export const SHOTS = process.env.DIGIT_LAB_SCREENSHOTS ?? path.join(DIST, "screenshots");
 const DATA = [path.join(repo, "../shared/data"), "/work/shared/data"].find((d) => fs.existsSync(d));
 
