@@ -5,6 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
   csvSlice,
+  drawOne,
   launch,
   loadCsv,
   openApp,
@@ -104,8 +105,10 @@ test("the trained model survives a reload", async () => {
   await page.waitForSelector(trained, { timeout: 60_000 });
   await page.waitForSelector('[data-testid="library-entry"][data-current="true"]');
   await page.waitForSelector('[data-testid="model-library"][data-saving="false"]');
+  const before = await drawOne(page);
   await page.reload();
   await page.waitForSelector('[data-testid="model-source"][data-source="Stored"]', { timeout: 120_000 });
   const text = await page.textContent('[data-testid="model-source"]');
   assert.match(text, /tiny/);
+  assert.equal(await drawOne(page), before, "the restored model answers exactly as before");
 });

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DIST, csvSlice, draw, launch, loadCsv, openApp, serve, setField, sleep, startTraining, waitForRows } from "./harness.mjs";
+import { DIST, csvSlice, drawOne, launch, loadCsv, openApp, serve, setField, sleep, startTraining, waitForRows } from "./harness.mjs";
 
 const servers = [];
 const browsers = [];
@@ -25,20 +25,6 @@ async function open({ webgpu, query }) {
   await openApp(browser.page, server.url, query);
   await browser.page.waitForSelector('[data-testid="model-source"][data-source="Bundled"]', { timeout: 120_000 });
   return { server, ...browser };
-}
-
-/** Draw a vertical stroke and return the probabilities the model gave it. */
-async function drawOne(page) {
-  await page.click('[data-testid="tab-draw"]');
-  await page.click('[data-testid="draw-clear"]');
-  await page.waitForFunction(() => document.querySelector('[data-testid="draw-prediction"]').dataset.class === "");
-  await draw(page, [[[140, 40], [142, 140], [140, 240]]]);
-  const handle = await page.waitForFunction(
-    () => document.querySelector('[data-testid="draw-prediction"]').dataset.probabilities || null,
-    null,
-    { timeout: 30_000 },
-  );
-  return handle.jsonValue();
 }
 
 async function downloadModel(page) {

@@ -150,6 +150,8 @@ export async function waitForTraining(page, timeout = 600_000) {
 /** Draw polylines (in CSS pixels of the 280x280 canvas) with pointer events. */
 export async function draw(page, strokes) {
   const canvas = page.locator('[data-testid="draw-canvas"]');
+  // Pointer events outside the viewport are lost: a banner above can push the canvas down.
+  await canvas.scrollIntoViewIfNeeded();
   const box = await canvas.boundingBox();
   for (const stroke of strokes) {
     const [x0, y0] = stroke[0];
@@ -160,6 +162,24 @@ export async function draw(page, strokes) {
     }
     await page.mouse.up();
   }
+}
+
+/** Draw a vertical stroke and return the probabilities the model gave it. */
+export async function drawOne(page) {
+  await page.click('[data-testid="tab-draw"]');
+  await page.click('[data-testid="draw-clear"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="draw-prediction"]').dataset.class === "");
+  await draw(page, [[[140, 40], [142, 140], [140, 240]]]);
+  // The answer for the whole drawing, not one for a partial stroke still on its way.
+  const handle = await page.waitForFunction(
+    () => {
+      const prediction = document.querySelector('[data-testid="draw-prediction"]').dataset;
+      return (prediction.fresh === "true" && prediction.probabilities) || null;
+    },
+    null,
+    { timeout: 30_000 },
+  );
+  return handle.jsonValue();
 }
 
 export async function screenshot(page, name) {

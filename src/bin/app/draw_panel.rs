@@ -250,6 +250,12 @@ pub fn DrawPanel() -> impl IntoView {
                         data-latency-ms=move || classification.with(|c| {
                             c.as_ref().map(|c| format!("{:.1}", c.latency_ms)).unwrap_or_default()
                         })
+                        // Whether the answer is for what is drawn now (answers to earlier,
+                        // partial strokes can still be arriving).
+                        data-fresh=move || classification.with(|c| {
+                            let fresh = c.as_ref().is_some_and(|c| preview.with(|p| *p == c.pixels));
+                            if fresh { "true" } else { "false" }
+                        })
                         data-probabilities=move || classification.with(|c| {
                             c.as_ref().map_or(String::new(), |c| {
                                 let shown: Vec<String> =
