@@ -147,6 +147,14 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     interrupt::catch();
     let finish = drive(&mut trainer, &checkpoint)?;
     let Some(best) = trainer.best_model() else {
+        if interrupt::requested() {
+            println!(
+                "interrupted by Ctrl-C before an epoch ended; nothing was written ({} is as it \
+                 was)",
+                args.out.display()
+            );
+            std::process::exit(130)
+        }
         let why = finish
             .failure
             .as_ref()

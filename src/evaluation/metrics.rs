@@ -9,7 +9,9 @@ use crate::model::NUM_CLASSES;
 /// Keras clips probabilities to [1e-7, 1 - 1e-7] in categorical cross-entropy.
 const PROBABILITY_FLOOR: f32 = 1e-7;
 
-/// Mean cross-entropy and accuracy of probabilities (`n × 10`) against labels.
+/// Mean cross-entropy and accuracy of probabilities (`n × 10`) against labels. The loss is NaN
+/// when any probability is not a number: the floor must not turn broken weights (NaN
+/// everywhere) into a finite loss that passes for a validated epoch.
 pub fn loss_and_accuracy(probabilities: &[f32], labels: &[u8]) -> (f64, f64) {
     if labels.is_empty() {
         return (0.0, 0.0);
@@ -17,6 +19,9 @@ pub fn loss_and_accuracy(probabilities: &[f32], labels: &[u8]) -> (f64, f64) {
     let mut loss = 0.0;
     let mut correct = 0usize;
     for (p, &label) in probabilities.chunks_exact(NUM_CLASSES).zip(labels) {
+        if p.iter().any(|v| !v.is_finite()) {
+            loss = f64::NAN;
+        }
         loss -= (p[label as usize].max(PROBABILITY_FLOOR) as f64).ln();
         correct += usize::from(argmax(p) == label as usize);
     }

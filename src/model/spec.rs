@@ -17,8 +17,12 @@ pub const MAX_KERNEL: usize = 11;
 pub const MAX_STRIDE: usize = 4;
 pub const MAX_UNITS: usize = 16_384;
 pub const MAX_PARAMETERS: usize = 50_000_000;
-/// Values of one image's activation after a layer (128 filters at 28x28 is 100,352).
-pub const MAX_ACTIVATION: usize = 1 << 20;
+/// Values of one image's activation after a layer (128 filters at 28x28 is 100,352): with
+/// inference batches of 500 an activation stays within 512 MiB, which wasm can hold.
+pub const MAX_ACTIVATION: usize = 1 << 18;
+/// Multiply-adds per image (every preset needs under a fifth of it: see the tests): beyond this
+/// a file asks for minutes per validation pass, which would pin the worker.
+pub const MAX_MULTIPLY_ADDS: usize = 300_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Padding {
@@ -128,6 +132,7 @@ impl Architecture {
         }
         let mut rows = Vec::with_capacity(self.layers.len());
         let mut total_params = 0usize;
+        let mut multiply_adds = 0usize;
         for (index, spec) in self.layers.iter().enumerate() {
             let base = spec.keras_name();
             let count = counters.entry(base).or_default();
@@ -193,6 +198,17 @@ impl Architecture {
                         "the model would have over {MAX_PARAMETERS} parameters"
                     ))
                 })?;
+            // Conv and dense layers: one multiply-add per weight and output position.
+            let positions = match output {
+                Shape::Maps(_, h, w) => h.saturating_mul(w),
+                Shape::Features(_) => 1,
+            };
+            multiply_adds = multiply_adds.saturating_add(params.saturating_mul(positions));
+            if multiply_adds > MAX_MULTIPLY_ADDS {
+                return Err(fail(&format!(
+                    "the model would need over {MAX_MULTIPLY_ADDS} multiply-adds per image"
+                )));
+            }
             if output.values() > MAX_ACTIVATION {
                 return Err(fail(&format!(
                     "its output {} has over {MAX_ACTIVATION} values per image",
@@ -302,5 +318,65 @@ pub(crate) fn logits() -> LayerSpec {
         units: NUM_CLASSES,
         relu: false,
         init: Init::GlorotUniform,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Preset;
+
+    fn refused(layers: Vec<LayerSpec>) -> String {
+        match (Architecture { layers }).summary() {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn each_bound_refuses_what_lies_beyond_it() {
+        let flatten_logits = || vec![LayerSpec::Flatten, logits()];
+        // Too many layers (dropout does nothing, so only the count is wrong).
+        let mut layers = vec![dropout(0.1); MAX_LAYERS];
+        layers.extend(flatten_logits());
+        assert!(refused(layers).contains("at most 64"));
+        // Too many parameters: dense layers within the unit bound, too many together.
+        let mut layers = flatten_logits();
+        layers.splice(1..1, [dense(MAX_UNITS), dense(MAX_UNITS)]);
+        assert!(refused(layers).contains("parameters"));
+        // Too large an activation: 512 maps of 28x28 (each layer's own settings are fine).
+        let mut layers = vec![conv(512, 1, Padding::Same)];
+        layers.extend(flatten_logits());
+        assert!(refused(layers).contains("values per image"));
+        // Too much work: three 3x3 convolutions of 160 filters at 28x28, each within every
+        // other bound (125,440 values, 1.7 million parameters in all), but the second and the
+        // third need 181 million multiply-adds each.
+        let mut layers = vec![
+            conv(160, 3, Padding::Same),
+            conv(160, 3, Padding::Same),
+            conv(160, 3, Padding::Same),
+        ];
+        layers.extend(flatten_logits());
+        assert!(refused(layers).contains("multiply-adds"));
+    }
+
+    #[test]
+    fn the_presets_are_far_inside_every_bound() {
+        for preset in Preset::ALL {
+            let rows = preset.architecture().summary().unwrap();
+            let work: usize = rows
+                .iter()
+                .map(|r| match r.output {
+                    Shape::Maps(_, h, w) => r.params * h * w,
+                    Shape::Features(_) => r.params,
+                })
+                .sum();
+            let largest = rows.iter().map(|r| r.output.values()).max().unwrap();
+            assert!(
+                work * 5 < MAX_MULTIPLY_ADDS,
+                "{preset}: {work} multiply-adds"
+            );
+            assert!(largest * 2 < MAX_ACTIVATION, "{preset}: {largest} values");
+        }
     }
 }

@@ -85,10 +85,11 @@ pub enum TrainFailure {
         batch: usize,
         loss: f64,
     },
-    /// An epoch ended with weights (or a validation loss) that are NaN or infinite.
+    /// An epoch ended with weights whose outputs (validation loss, or the loss on training
+    /// rows without validation) are NaN or infinite.
     #[error(
-        "the weights became NaN or infinite in epoch {} (the run diverged): try a lower \
-         learning rate",
+        "the weights gave NaN or infinite outputs after epoch {} (the run diverged): try a \
+         lower learning rate",
         epoch + 1
     )]
     WeightsNotFinite { epoch: usize },

@@ -302,6 +302,50 @@ fn a_run_that_diverges_before_any_validated_epoch_keeps_no_weights() {
 }
 
 #[test]
+fn weights_broken_by_an_epochs_last_step_are_not_kept() {
+    use digit_lab::training::Trainer;
+    use digit_lab::training::events::{FinishReason, TrainEvent, TrainFailure};
+    use std::sync::Arc;
+
+    // One batch per epoch: the step that breaks the weights is the epoch's last, so no batch
+    // loss sees it; validation (or the finiteness check without it) must.
+    let cpu = device::cpu();
+    let digits = Arc::new(common::train_digits(300));
+    for fraction in [0.1, 0.0] {
+        let mut config = diverging(1);
+        config.batch_size = 512;
+        config.validation_fraction = fraction;
+        let split = digits.split(fraction, 1);
+        let model = DigitNet::new(&Preset::Tiny.architecture(), &cpu.device, 1).unwrap();
+        let mut trainer = Trainer::new(
+            model,
+            digits.clone(),
+            split,
+            config,
+            cpu.device.clone(),
+            cpu.description.clone(),
+        )
+        .unwrap();
+        let mut finish = None;
+        pollster::block_on(async {
+            while let Some(event) = trainer.next_event().await {
+                if let TrainEvent::Finished(info) = event {
+                    finish = Some(info);
+                }
+            }
+        });
+        let finish = finish.unwrap();
+        assert_eq!(finish.reason, FinishReason::Failed, "fraction {fraction}");
+        assert_eq!(
+            finish.failure,
+            Some(TrainFailure::WeightsNotFinite { epoch: 0 }),
+            "fraction {fraction}"
+        );
+        assert!(trainer.best_model().is_none() && !finish.weights_kept);
+    }
+}
+
+#[test]
 fn a_diverging_run_never_replaces_the_sessions_model() {
     use digit_lab::protocol::{Command, DataRole, Failure, ModelSource, Operation, Problem, Reply};
     use digit_lab::session::Session;

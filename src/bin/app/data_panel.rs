@@ -176,7 +176,9 @@ fn Loader(role: DataRole) -> impl IntoView {
                 <ProgressBar fraction=fraction label=text testid=progress_id />
             </Show>
             <Show when=in_worker>
-                <button data-testid=cancel_id on:click=move |_| worker::cancel_loads(state)>
+                <button data-testid=cancel_id on:click=move |_| worker::cancel_loads(state)
+                    title="Replaces the background worker (a parse cannot be stopped inside it)"
+                    disabled=move || state.run.with(|r| r.is_busy())>
                     "Cancel"
                 </button>
             </Show>

@@ -174,7 +174,6 @@ pub fn load_csv_file(state: AppState, role: DataRole, file: File) {
         )));
         return;
     };
-    worker::remember_file(role, file.clone());
     let reading = move |fraction: f64| {
         let progress = LoadProgress {
             stage: LoadStage::Reading,
@@ -195,14 +194,19 @@ pub fn load_csv_file(state: AppState, role: DataRole, file: File) {
     });
     let loaded_reader = reader.clone();
     let loaded_name = file_name.clone();
+    let sent_file = file.clone();
     let on_load = Closure::once_into_js(move |_: web_sys::Event| match loaded_reader.result() {
-        Ok(buffer) => worker::send_with_bytes(
-            Command::LoadCsv {
-                role,
-                file_name: loaded_name,
-            },
-            Some(Uint8Array::new(&buffer)),
-        ),
+        Ok(buffer) => {
+            // Remembered as it goes to the worker, so its reply is matched to this file.
+            worker::remember_file(role, sent_file);
+            worker::send_with_bytes(
+                Command::LoadCsv {
+                    role,
+                    file_name: loaded_name,
+                },
+                Some(Uint8Array::new(&buffer)),
+            )
+        }
         Err(_) => fail(Problem::Browser(format!(
             "the browser could not read {loaded_name}; try choosing it again"
         ))),

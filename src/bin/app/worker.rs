@@ -2,6 +2,7 @@
 //! (in the encoding of `digit_lab::protocol::wire`, shared with the worker).
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use digit_lab::protocol::{Command, DataRole, Failure, Operation, Problem, Reply, wire};
@@ -19,20 +20,20 @@ pub type OnReply = Rc<dyn Fn(Reply, Option<Vec<u8>>)>;
 thread_local! {
     /// The running worker, with what a replacement needs to be wired the same way.
     static WORKER: RefCell<Option<(Worker, AppState, OnReply)>> = const { RefCell::new(None) };
-    /// Per role: the file the worker accepted (handed to a replacement worker) and the one it
-    /// is parsing now (accepted or dropped by its reply).
+    /// Per role: the file the worker accepted (handed to a replacement worker) and the ones
+    /// sent to it that it has not answered yet, in order (the worker answers in order).
     static FILES: RefCell<[Files; 2]> = const { RefCell::new([Files::NONE, Files::NONE]) };
 }
 
 struct Files {
     loaded: Option<web_sys::File>,
-    pending: Option<web_sys::File>,
+    pending: VecDeque<web_sys::File>,
 }
 
 impl Files {
     const NONE: Files = Files {
         loaded: None,
-        pending: None,
+        pending: VecDeque::new(),
     };
 }
 
@@ -43,9 +44,9 @@ fn slot(role: DataRole) -> usize {
     }
 }
 
-/// A file the user chose is on its way to the worker (a `File` is a cheap handle).
+/// A file's bytes are on their way to the worker (a `File` is a cheap handle).
 pub fn remember_file(role: DataRole, file: web_sys::File) {
-    FILES.with(|f| f.borrow_mut()[slot(role)].pending = Some(file));
+    FILES.with(|f| f.borrow_mut()[slot(role)].pending.push_back(file));
 }
 
 /// The file the worker last accepted for `role`: what a replacement worker gets.
@@ -63,16 +64,16 @@ fn track_files(reply: &Reply) {
             ..
         }) => (*role, false),
         Reply::WorkerCrashed { .. } => {
-            FILES.with(|f| f.borrow_mut().iter_mut().for_each(|f| f.pending = None));
+            FILES.with(|f| f.borrow_mut().iter_mut().for_each(|f| f.pending.clear()));
             return;
         }
         _ => return,
     };
     FILES.with(|f| {
         let files = &mut f.borrow_mut()[slot(role)];
-        let pending = files.pending.take();
-        if accepted && pending.is_some() {
-            files.loaded = pending;
+        let answered = files.pending.pop_front();
+        if accepted && answered.is_some() {
+            files.loaded = answered;
         }
     });
 }
@@ -101,14 +102,18 @@ pub fn switch_to_cpu(state: AppState) {
 /// Stop the files being parsed: a parse runs to its end inside the worker, so the worker is
 /// replaced by a fresh one, which gets back the files it had accepted and the current model.
 pub fn cancel_loads(state: AppState) {
-    FILES.with(|f| f.borrow_mut().iter_mut().for_each(|f| f.pending = None));
+    FILES.with(|f| f.borrow_mut().iter_mut().for_each(|f| f.pending.clear()));
     state.connection.update(|c| c.replace_worker());
     replace();
 }
 
 fn replace() {
     if let Some((old, state, on_reply)) = WORKER.with(|w| w.borrow_mut().take()) {
+        // What the old worker was doing dies with it (a run cannot be going on: both ways
+        // here are refused while one is).
+        FILES.with(|f| f.borrow_mut().iter_mut().for_each(|f| f.pending.clear()));
         state.data.update(|d| d.worker_replaced());
+        state.predict.update(|p| p.progress = None);
         old.terminate();
         spawn(state, on_reply);
     }
