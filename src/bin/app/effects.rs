@@ -59,6 +59,7 @@ pub fn run(state: AppState, ops: Vec<Op>) {
         match op {
             Op::Report(failure) => state.report(failure),
             Op::LoadBundled => leptos::task::spawn_local(load_bundled_model(state)),
+            Op::LoadFallback => leptos::task::spawn_local(load_bundled(state, Load::Fallback)),
             write => queue_write(state, write),
         }
     }
@@ -127,6 +128,8 @@ pub async fn load_startup_model(state: AppState) {
         web_sys::console::warn_1(
             &"the model library did not answer; using the bundled model".into(),
         );
+        // Without the library's answer the current model is unknown: not "the bundled one".
+        return load_bundled(state, Load::Fallback).await;
     }
     match state.library.with_untracked(|l| l.startup_entry()) {
         Some(entry) => load_entry(state, entry, true).await,
@@ -161,8 +164,12 @@ pub async fn load_entry(state: AppState, entry: Entry, startup: bool) {
 }
 
 pub async fn load_bundled_model(state: AppState) {
+    load_bundled(state, Load::Bundled).await
+}
+
+async fn load_bundled(state: AppState, load: Load) {
     match fetch_bytes(BUNDLED_MODEL_URL).await {
-        Ok(bytes) => send_load(state, Load::Bundled, "model.bpk".into(), bytes),
+        Ok(bytes) => send_load(state, load, "model.bpk".into(), bytes),
         Err(e) => state.report(Failure::new(
             Operation::LoadModel,
             Problem::Browser(format!(

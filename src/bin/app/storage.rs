@@ -131,7 +131,7 @@ async fn write_in(db: &IdbDatabase, op: &Op) -> Result<(), JsValue> {
             tx.object_store(FILES)?.delete(&id)?;
             committed.await
         }
-        Op::LoadBundled | Op::Report(_) => Ok(()),
+        Op::LoadBundled | Op::LoadFallback | Op::Report(_) => Ok(()),
     }
 }
 

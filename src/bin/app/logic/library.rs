@@ -110,6 +110,10 @@ pub struct CurrentFile {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Load {
     Bundled,
+    /// The bundled model because the current entry could not be loaded for a reason that is
+    /// not the entry's (no device yet, the library did not answer): the pointer stays, so the
+    /// user's model is current again on the next visit.
+    Fallback,
     /// The current entry at start-up (or for a replacement worker): if it fails, the page falls
     /// back to the bundled model.
     Startup(String),
@@ -125,7 +129,7 @@ impl Load {
     /// What the `LoadModel` command says about where the model comes from.
     pub fn source(&self) -> ModelSource {
         match self {
-            Load::Bundled => ModelSource::Bundled,
+            Load::Bundled | Load::Fallback => ModelSource::Bundled,
             Load::Startup(_) | Load::Entry(_) => ModelSource::Stored,
             Load::File(name) => ModelSource::File(name.clone()),
             Load::Kept(_) => ModelSource::Trained,
@@ -135,7 +139,7 @@ impl Load {
     fn answered_by(&self, source: &ModelSource) -> bool {
         matches!(
             (self, source),
-            (Load::Bundled, ModelSource::Bundled)
+            (Load::Bundled | Load::Fallback, ModelSource::Bundled)
                 | (Load::Startup(_) | Load::Entry(_), ModelSource::Stored)
                 | (Load::File(_), ModelSource::File(_))
                 | (Load::Kept(_), ModelSource::Trained)
@@ -195,6 +199,8 @@ pub enum Op {
     Point(Option<String>),
     Delete(String),
     LoadBundled,
+    /// The bundled model, leaving the pointer where it is ([`Load::Fallback`]).
+    LoadFallback,
     Report(Failure),
 }
 
@@ -405,10 +411,21 @@ impl LibraryState {
                     return Vec::new();
                 };
                 match (load, &problem) {
+                    // A newer page wrote it: not broken, only not readable by this one.
+                    (Load::Startup(_), Problem::ModelFile(e @ ModelFileError::TooNew(..))) => vec![
+                        Op::Report(Failure::new(
+                            Operation::LoadModel,
+                            Problem::Browser(format!(
+                                "{e} Until then the bundled model is used; the stored model \
+                                 stays current for a newer Digit Lab."
+                            )),
+                        )),
+                        Op::LoadFallback,
+                    ],
                     (Load::Startup(id), Problem::ModelFile(e)) => self.quarantine(&id, reason(e)),
                     // Not the file's fault (e.g. no device yet): still never leave the page
                     // without a model.
-                    (Load::Startup(_), _) => vec![Op::LoadBundled],
+                    (Load::Startup(_), _) => vec![Op::LoadFallback],
                     (Load::Entry(id), Problem::ModelFile(error)) => {
                         match self.entries.iter_mut().find(|e| e.id == id) {
                             Some(entry) => {
@@ -456,6 +473,7 @@ impl LibraryState {
                 ops.push(Op::Point(Some(id.clone())));
                 Some(id.clone())
             }
+            (Some(Load::Fallback), _) => None,
             (Some(Load::Bundled), _) | (None, ModelSource::Bundled) => {
                 ops.push(Op::Point(None));
                 None

@@ -195,8 +195,12 @@ fn a_start_up_failure_that_is_not_the_file_falls_back_without_quarantine() {
     library.sending(Load::Startup(entry.id.clone()));
     let problem = Problem::Needs(digit_lab::protocol::Prerequisite::Device);
     let ops = library.handle(LibraryEvent::LoadFailed(problem), 1000.0);
-    assert_eq!(ops, vec![Op::LoadBundled]);
+    assert_eq!(ops, vec![Op::LoadFallback]);
     assert_eq!(library.entries[0].broken, None);
+    // The bundled model stands in, but the stored pointer stays on the user's model.
+    library.sending(Load::Fallback);
+    let ops = library.handle(ready(ModelSource::Bundled, &[9]), 1100.0);
+    assert!(!ops.iter().any(|op| matches!(op, Op::Point(_))), "{ops:?}");
 }
 
 #[test]
@@ -337,4 +341,20 @@ fn legacy_records_and_download_names() {
     assert_eq!(entry.download_name(), "best--run-2.bpk");
     entry.name = String::new();
     assert_eq!(entry.download_name(), "model.bpk");
+}
+
+#[test]
+fn a_stored_model_from_a_newer_page_is_not_marked_broken() {
+    let mut library = LibraryState::new(1);
+    let entry = legacy_entry("newer.bpk", 3, 500.0, 1);
+    library.listed(vec![entry.clone()], Some(entry.id.clone()));
+    library.sending(Load::Startup(entry.id.clone()));
+    let too_new = ModelFileError::TooNew("newer.bpk".into(), 9);
+    let ops = library.handle(
+        LibraryEvent::LoadFailed(Problem::ModelFile(too_new)),
+        1000.0,
+    );
+    assert_eq!(ops.last(), Some(&Op::LoadFallback));
+    assert!(matches!(ops[0], Op::Report(_)));
+    assert_eq!(library.entries[0].broken, None);
 }
