@@ -182,6 +182,17 @@ export async function drawOne(page) {
   return handle.jsonValue();
 }
 
+/**
+ * Two Draw answers (from `drawOne`) are the same model's: equal to 1e-4. The CPU kernels'
+ * summation order may follow buffer alignment, so rounding can differ in the 5th decimal;
+ * another model's answer differs by far more.
+ */
+export function assertSameAnswer(actual, expected, message) {
+  const [a, b] = [actual, expected].map((s) => s.split(" ").map(Number));
+  const close = a.length === b.length && a.every((v, i) => Math.abs(v - b[i]) <= 1e-4);
+  if (!close) throw new Error(`${message}: ${actual} vs ${expected}`);
+}
+
 export async function screenshot(page, name) {
   fs.mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });
