@@ -47,6 +47,13 @@ test("a bad model file and a diverging run keep the bundled model current", asyn
   assert.match(await refusal.textContent(), /cut\.bpk is not a Digit Lab model file/);
   assert.equal(await page.getAttribute('[data-testid="model-source"]', "data-source"), "Bundled");
   assertSameAnswer(await drawOne(page), before, "the same model");
+  // An empty one is refused by its size, before it is read.
+  const empty = path.join(path.dirname(cut), "empty.bpk");
+  fs.writeFileSync(empty, "");
+  await page.click('[data-testid="tab-model"]');
+  await page.setInputFiles('[data-testid="model-file"]', empty);
+  await page.waitForSelector('[data-testid="app-error"]:has-text("empty.bpk is 0 bytes")');
+  assert.equal(await page.getAttribute('[data-testid="model-source"]', "data-source"), "Bundled");
 
   await loadCsv(page, "train", csvSlice("train", 400));
   await waitForRows(page, "train", 400);

@@ -13,12 +13,14 @@ use crate::library_panel::{KeptRunPrompt, LibraryPanel};
 use crate::logic::library::Load;
 use crate::state::AppState;
 use crate::storage;
-use crate::widgets::{FileDrop, percent};
+use crate::widgets::{FileDrop, format_bytes, percent};
 
 /// The library's current model, else the bundled one (see `effects::load_startup_model`).
 pub async fn load_startup_model(state: AppState) {
     effects::load_startup_model(state).await;
 }
+
+const MAX_MODEL_FILE_BYTES: f64 = 256.0 * 1024.0 * 1024.0;
 
 #[component]
 pub fn ModelPanel() -> impl IntoView {
@@ -27,6 +29,18 @@ pub fn ModelPanel() -> impl IntoView {
     let busy = move || state.run.with(|r| r.is_busy());
     let on_file = Rc::new(move |file: web_sys::File| {
         let name = file.name();
+        // Checked before reading: a model within the architecture bounds (50 million f32
+        // parameters) is at most 200 MB.
+        let size = file.size();
+        if size <= 0.0 || size > MAX_MODEL_FILE_BYTES {
+            let problem = Problem::Input(format!(
+                "{name} is {}; a Digit Lab model file is between 1 byte and {}: choose a .bpk \
+                 saved by Digit Lab",
+                format_bytes(size),
+                format_bytes(MAX_MODEL_FILE_BYTES)
+            ));
+            return state.report(Failure::new(Operation::LoadModel, problem));
+        }
         wasm_bindgen_futures::spawn_local(async move {
             match JsFuture::from(file.array_buffer()).await {
                 Ok(buffer) => {

@@ -122,7 +122,7 @@ fn refuse_file_size(file_name: &str, size: f64) -> Option<String> {
 }
 
 /// A size for people: bytes below 1 KiB, else KiB, MiB or GiB with at most one decimal.
-fn format_bytes(bytes: f64) -> String {
+pub fn format_bytes(bytes: f64) -> String {
     const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
     if bytes < 1024.0 {
         return format!("{bytes:.0} bytes");
