@@ -93,7 +93,11 @@ async fn refresh(state: AppState) -> bool {
     let tab = state.library.with_untracked(|l| l.tab());
     match storage::read_library(tab).await {
         Ok((entries, pointer)) => {
-            state.library.update(|l| l.listed(entries, pointer));
+            // A write queued while this read ran (a delete, a rename) is not in it: listing it
+            // would undo that write on screen. The writer reads again once it is done.
+            if state.library.with_untracked(|l| l.saving) == 0 {
+                state.library.update(|l| l.listed(entries, pointer));
+            }
             true
         }
         Err(e) => {
