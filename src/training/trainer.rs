@@ -364,25 +364,8 @@ impl Trainer {
         if self.split.validation.is_empty() {
             return Ok(None);
         }
-        let model = self.model.valid();
-        let probabilities = predict_probabilities(
-            &model,
-            &self.data,
-            &self.split.validation,
-            &self.device,
-            EVAL_BATCH_SIZE,
-            None,
-            &mut |_, _| {},
-        )
-        .await
-        .map_err(|e| TrainFailure::Device(e.to_string()))?;
-        let labels: Vec<u8> = self
-            .split
-            .validation
-            .iter()
-            .map(|&row| self.data.label(row).unwrap_or(0))
-            .collect();
-        let (loss, accuracy) = loss_and_accuracy(&probabilities, &labels);
+        let rows = self.split.validation.clone();
+        let (probabilities, loss, accuracy) = self.evaluate(&rows).await?;
         self.validation = ValidationSnapshot {
             epoch: self.epoch,
             probabilities,
@@ -395,6 +378,11 @@ impl Trainer {
     /// still overflow (a step at a huge learning rate), so the outputs are what is checked.
     async fn outputs_are_finite(&self) -> Result<bool, TrainFailure> {
         let rows = &self.split.train[..self.split.train.len().min(EVAL_BATCH_SIZE)];
+        Ok(self.evaluate(rows).await?.1.is_finite())
+    }
+
+    /// The current weights' probabilities, loss and accuracy on some labelled rows.
+    async fn evaluate(&self, rows: &[usize]) -> Result<(Vec<f32>, f64, f64), TrainFailure> {
         let probabilities = predict_probabilities(
             &self.model.valid(),
             &self.data,
@@ -410,7 +398,8 @@ impl Trainer {
             .iter()
             .map(|&r| self.data.label(r).unwrap_or(0))
             .collect();
-        Ok(loss_and_accuracy(&probabilities, &labels).0.is_finite())
+        let (loss, accuracy) = loss_and_accuracy(&probabilities, &labels);
+        Ok((probabilities, loss, accuracy))
     }
 
     /// Restore the best weights (Keras' `restore_best_weights`) and queue the final event.

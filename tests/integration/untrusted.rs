@@ -256,37 +256,36 @@ fn diverging(epochs: usize) -> TrainConfig {
     config
 }
 
-#[test]
-fn a_run_that_diverges_before_any_validated_epoch_keeps_no_weights() {
+/// Run the diverging recipe on 300 rows to its end: the finish and whether weights were kept.
+fn run_diverging(config: TrainConfig) -> (digit_lab::training::events::FinishInfo, bool) {
     use digit_lab::training::Trainer;
-    use digit_lab::training::events::{FinishReason, TrainEvent, TrainFailure};
+    use digit_lab::training::events::TrainEvent;
     use std::sync::Arc;
 
     let cpu = device::cpu();
     let digits = Arc::new(common::train_digits(300));
+    let split = digits.split(config.validation_fraction, 1);
+    let model = DigitNet::new(&Preset::Tiny.architecture(), &cpu.device, 1).unwrap();
+    let mut trainer =
+        Trainer::new(model, digits, split, config, cpu.device, cpu.description).unwrap();
+    let mut finish = None;
+    pollster::block_on(async {
+        while let Some(event) = trainer.next_event().await {
+            if let TrainEvent::Finished(info) = event {
+                finish = Some(info);
+            }
+        }
+    });
+    (finish.unwrap(), trainer.best_model().is_some())
+}
+
+#[test]
+fn a_run_that_diverges_before_any_validated_epoch_keeps_no_weights() {
+    use digit_lab::training::events::{FinishReason, TrainFailure};
     for fraction in [0.1, 0.0] {
         let mut config = diverging(2);
         config.validation_fraction = fraction;
-        let split = digits.split(fraction, 1);
-        let model = DigitNet::new(&Preset::Tiny.architecture(), &cpu.device, 1).unwrap();
-        let mut trainer = Trainer::new(
-            model,
-            digits.clone(),
-            split,
-            config,
-            cpu.device.clone(),
-            cpu.description.clone(),
-        )
-        .unwrap();
-        let mut finish = None;
-        pollster::block_on(async {
-            while let Some(event) = trainer.next_event().await {
-                if let TrainEvent::Finished(info) = event {
-                    finish = Some(info);
-                }
-            }
-        });
-        let finish = finish.unwrap();
+        let (finish, kept) = run_diverging(config);
         assert_eq!(finish.reason, FinishReason::Failed, "fraction {fraction}");
         assert!(
             matches!(
@@ -296,52 +295,28 @@ fn a_run_that_diverges_before_any_validated_epoch_keeps_no_weights() {
             "fraction {fraction}: {:?}",
             finish.failure
         );
-        assert!(trainer.best_model().is_none(), "fraction {fraction}");
+        assert!(!kept && !finish.weights_kept, "fraction {fraction}");
         assert_eq!(finish.best_epoch, None);
     }
 }
 
 #[test]
 fn weights_broken_by_an_epochs_last_step_are_not_kept() {
-    use digit_lab::training::Trainer;
-    use digit_lab::training::events::{FinishReason, TrainEvent, TrainFailure};
-    use std::sync::Arc;
-
+    use digit_lab::training::events::{FinishReason, TrainFailure};
     // One batch per epoch: the step that breaks the weights is the epoch's last, so no batch
     // loss sees it; validation (or the finiteness check without it) must.
-    let cpu = device::cpu();
-    let digits = Arc::new(common::train_digits(300));
     for fraction in [0.1, 0.0] {
         let mut config = diverging(1);
         config.batch_size = 512;
         config.validation_fraction = fraction;
-        let split = digits.split(fraction, 1);
-        let model = DigitNet::new(&Preset::Tiny.architecture(), &cpu.device, 1).unwrap();
-        let mut trainer = Trainer::new(
-            model,
-            digits.clone(),
-            split,
-            config,
-            cpu.device.clone(),
-            cpu.description.clone(),
-        )
-        .unwrap();
-        let mut finish = None;
-        pollster::block_on(async {
-            while let Some(event) = trainer.next_event().await {
-                if let TrainEvent::Finished(info) = event {
-                    finish = Some(info);
-                }
-            }
-        });
-        let finish = finish.unwrap();
+        let (finish, kept) = run_diverging(config);
         assert_eq!(finish.reason, FinishReason::Failed, "fraction {fraction}");
         assert_eq!(
             finish.failure,
             Some(TrainFailure::WeightsNotFinite { epoch: 0 }),
             "fraction {fraction}"
         );
-        assert!(trainer.best_model().is_none() && !finish.weights_kept);
+        assert!(!kept && !finish.weights_kept);
     }
 }
 
