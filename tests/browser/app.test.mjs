@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
+  adoptFinishedRun,
   assertSameAnswer,
   csvSlice,
   drawOne,
@@ -95,17 +96,9 @@ test("the trained model survives a reload", async () => {
   const { page } = browser;
   // A tiny run is far below the bundled model's recorded accuracy: the page offers it instead
   // of replacing the bundled model (it is in the library either way). Adopt it.
-  await page.click('[data-testid="tab-model"]');
-  const trained = '[data-testid="model-source"][data-source="Trained"]';
-  const offer = '[data-testid="kept-run-use"]:visible';
-  await page.waitForSelector(`${offer}, ${trained}`, { timeout: 60_000 });
-  if (await page.locator(offer).count()) {
-    assert.match(await page.textContent('[data-testid="kept-run"]:visible'), /validation accuracy/);
-    await page.click(offer);
-  }
-  await page.waitForSelector(trained, { timeout: 60_000 });
+  const offer = await adoptFinishedRun(page);
+  if (offer !== null) assert.match(offer, /validation accuracy/);
   await page.waitForSelector('[data-testid="library-entry"][data-current="true"]');
-  await page.waitForSelector('[data-testid="model-library"][data-saving="false"]');
   const before = await drawOne(page);
   await page.reload();
   await page.waitForSelector('[data-testid="model-source"][data-source="Stored"]', { timeout: 120_000 });

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DIST, assertSameAnswer, csvSlice, drawOne, launch, loadCsv, openApp, serve, setField, sleep, startTraining, waitForRows } from "./harness.mjs";
+import { DIST, adoptFinishedRun, assertSameAnswer, csvSlice, drawOne, launch, loadCsv, openApp, serve, setField, sleep, startTraining, waitForRows } from "./harness.mjs";
 
 const servers = [];
 const browsers = [];
@@ -71,13 +71,7 @@ test("a diverging run leaves a trained, stored model current, downloadable and d
   // A good run first; far below the bundled model, it is offered: adopt it.
   await startTraining(page, { preset: "tiny", epochs: 1, batch: 64 });
   await page.waitForSelector('[data-testid="train-status"]:has-text("Completed")', { timeout: 120_000 });
-  await page.click('[data-testid="tab-model"]');
-  const offer = '[data-testid="kept-run-use"]:visible';
-  const trained = '[data-testid="model-source"][data-source="Trained"]';
-  await page.waitForSelector(`${offer}, ${trained}`, { timeout: 60_000 });
-  if (await page.locator(offer).count()) await page.click(offer);
-  await page.waitForSelector(trained, { timeout: 60_000 });
-  await page.waitForSelector('[data-testid="model-library"][data-saving="false"]');
+  await adoptFinishedRun(page);
   const before = await drawOne(page);
   const good = await downloadModel(page);
 

@@ -193,6 +193,26 @@ export function assertSameAnswer(actual, expected, message) {
   if (!close) throw new Error(`${message}: ${actual} vs ${expected}`);
 }
 
+/**
+ * Make the run that just finished the current model. A run far below the current model's
+ * recorded accuracy is offered (Model tab) instead of made current: adopt it. Returns the
+ * offer's text, or null when the run became current by itself. Waits until the library wrote.
+ */
+export async function adoptFinishedRun(page) {
+  await page.click('[data-testid="tab-model"]');
+  const trained = '[data-testid="model-source"][data-source="Trained"]';
+  const offer = '[data-testid="kept-run-use"]:visible';
+  await page.waitForSelector(`${offer}, ${trained}`, { timeout: 60_000 });
+  let text = null;
+  if (await page.locator(offer).count()) {
+    text = await page.textContent('[data-testid="kept-run"]:visible');
+    await page.click(offer);
+  }
+  await page.waitForSelector(trained, { timeout: 60_000 });
+  await page.waitForSelector('[data-testid="model-library"][data-saving="false"]');
+  return text;
+}
+
 export async function screenshot(page, name) {
   fs.mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });

@@ -3,7 +3,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { csvSlice, launch, loadCsv, openApp, screenshot, serve, startTraining, waitForRows, waitForTraining } from "./harness.mjs";
+import { adoptFinishedRun, csvSlice, launch, loadCsv, openApp, screenshot, serve, startTraining, waitForRows, waitForTraining } from "./harness.mjs";
 
 let server;
 let browser;
@@ -20,12 +20,7 @@ before(async () => {
   await waitForTraining(page);
   // One epoch on 720 rows is far below the bundled model: it is offered, not made current.
   // Adopt it, so the views below are this small model's (its insights are recomputed).
-  await page.click('[data-testid="tab-model"]');
-  const trained = '[data-testid="model-source"][data-source="Trained"]';
-  const offer = '[data-testid="kept-run-use"]:visible';
-  await page.waitForSelector(`${offer}, ${trained}`, { timeout: 60_000 });
-  if (await page.locator(offer).count()) await page.click(offer);
-  await page.waitForSelector(trained, { timeout: 60_000 });
+  await adoptFinishedRun(page);
   await page.click('[data-testid="tab-insights"]');
   await page.waitForSelector('[data-testid="confusion-matrix"] td.cell');
 });
