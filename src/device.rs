@@ -60,3 +60,20 @@ pub async fn gpu() -> Result<ComputeDevice, String> {
         description,
     })
 }
+
+/// The wgpu device for tests, initialised once per test binary (a second initialisation fails);
+/// `None` without an adapter unless DIGIT_LAB_REQUIRE_VULKAN is set, as the README's test
+/// command sets it.
+#[cfg(all(test, feature = "engine", not(target_arch = "wasm32")))]
+pub fn shared_test_gpu() -> Option<Device> {
+    static GPU: std::sync::OnceLock<Option<Device>> = std::sync::OnceLock::new();
+    GPU.get_or_init(|| match pollster::block_on(gpu()) {
+        Ok(gpu) => Some(gpu.device),
+        Err(reason) if std::env::var_os("DIGIT_LAB_REQUIRE_VULKAN").is_none() => {
+            eprintln!("skipped: {reason}");
+            None
+        }
+        Err(reason) => panic!("DIGIT_LAB_REQUIRE_VULKAN is set but {reason}"),
+    })
+    .clone()
+}

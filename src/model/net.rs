@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::spec::{Architecture, ArchitectureError, LayerSpec, Shape};
-use super::{cpu, init, spec};
+use super::{cpu, gpu, init, spec};
 use crate::data::csv::IMAGE_SIDE;
 use crate::rng::Rng;
 
@@ -164,9 +164,18 @@ impl DigitNet {
         let mut flow = Flow::Maps(images);
         for (layer, name) in self.layers.iter().zip(&self.names) {
             flow = match (layer, flow) {
-                (Layer::Conv(c), Flow::Maps(x)) => Flow::Maps(relu(cpu::conv2d(&c.conv, x))),
-                (Layer::BatchNorm(bn), Flow::Maps(x)) => Flow::Maps(bn.forward(x)),
-                (Layer::BatchNorm(bn), Flow::Features(x)) => Flow::Features(bn.forward(x)),
+                (Layer::Conv(c), Flow::Maps(x)) => {
+                    Flow::Maps(match gpu::conv2d(&c.conv, &x, true) {
+                        Some(y) => y,
+                        None => relu(cpu::conv2d(&c.conv, x)),
+                    })
+                }
+                (Layer::BatchNorm(bn), Flow::Maps(x)) => {
+                    Flow::Maps(gpu::batch_norm(bn, &x).unwrap_or_else(|| bn.forward(x)))
+                }
+                (Layer::BatchNorm(bn), Flow::Features(x)) => {
+                    Flow::Features(gpu::batch_norm(bn, &x).unwrap_or_else(|| bn.forward(x)))
+                }
                 (Layer::MaxPool(pool), Flow::Maps(x)) => Flow::Maps(cpu::max_pool2d(pool, x)),
                 (Layer::Dropout(d), Flow::Maps(x)) => Flow::Maps(d.forward(x)),
                 (Layer::Dropout(d), Flow::Features(x)) => Flow::Features(d.forward(x)),

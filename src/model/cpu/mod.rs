@@ -28,7 +28,8 @@ use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
 use burn::tensor::DType;
 
-use conv::{ConvGeometry, Wanted};
+pub(super) use conv::ConvGeometry;
+use conv::Wanted;
 use pool::PoolGeometry;
 
 type TrackedTensor = <Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive;
@@ -231,7 +232,7 @@ impl Backward<Flex, 1> for PoolStep {
 }
 
 /// The layer's sizes for this input, or `None` where the kernels do not apply.
-fn conv_geometry(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvGeometry> {
+pub(super) fn conv_geometry(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvGeometry> {
     if conv.groups != 1 || conv.dilation != [1, 1] {
         return None;
     }

@@ -1,0 +1,238 @@
+//! The GPU kernels against Burn's own convolution and ReLU on the same device (lavapipe here and
+//! in CI), values and all three gradients, for every convolution shape the presets use, with an
+//! odd batch size so partial tiles and splits are exercised.
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::tensor::Distribution;
+use burn::tensor::activation::relu;
+
+use super::*;
+use crate::device;
+
+fn gpu() -> Option<Device> {
+    device::shared_test_gpu()
+}
+
+pub(crate) fn assert_close<const D: usize>(name: &str, got: Tensor<D>, want: Tensor<D>) {
+    assert_eq!(got.dims(), want.dims(), "{name}: shape");
+    let got = got.into_data().try_into_vec::<f32>().unwrap();
+    let want = want.into_data().try_into_vec::<f32>().unwrap();
+    let scale = want.iter().fold(1f32, |m, w| m.max(w.abs()));
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-4 * scale,
+            "{name}[{i}]: got {g}, want {w} (largest value {scale})"
+        );
+    }
+}
+
+/// `(in_channels, size, layer)`: each convolution shape of the presets (stride 1 and 2,
+/// same and valid padding, kernels 2, 3 and 5), at reduced channel counts where that changes
+/// nothing but the cost.
+fn layers() -> Vec<(usize, usize, Conv2dConfig)> {
+    vec![
+        (1, 28, Conv2dConfig::new([1, 32], [3, 3])),
+        (32, 12, Conv2dConfig::new([32, 33], [3, 3])),
+        (
+            8,
+            13,
+            Conv2dConfig::new([8, 16], [5, 5])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Same),
+        ),
+        (
+            3,
+            14,
+            Conv2dConfig::new([3, 40], [5, 5]).with_padding(PaddingConfig2d::Same),
+        ),
+        (
+            5,
+            9,
+            Conv2dConfig::new([5, 8], [2, 2]).with_padding(PaddingConfig2d::Same),
+        ),
+    ]
+}
+
+#[test]
+fn kernels_match_burns_convolution_and_relu_forward_and_backward() {
+    let Some(device) = gpu() else { return };
+    let training = device.clone().autodiff();
+    for (channels, size, config) in layers() {
+        for fused_relu in [true, false] {
+            let case = format!("{config:?} relu {fused_relu}");
+            let batch = 3;
+            let x = Tensor::<4>::random(
+                [batch, channels, size, size],
+                Distribution::Uniform(-1.0, 1.0),
+                &device,
+            );
+            let conv: Conv2d = config.init(&device);
+            let reference = |y: Tensor<4>| if fused_relu { relu(y) } else { y };
+            let ours = conv2d(&conv, &x, fused_relu).expect("the GPU kernels cover this layer");
+            assert_close(
+                &format!("inference {case}"),
+                ours,
+                reference(conv.forward(x.clone())),
+            );
+
+            let conv: Conv2d = config.init(&training);
+            let x = x.autodiff().require_grad();
+            let ours = conv2d(&conv, &x, fused_relu).expect("the GPU kernels cover this layer");
+            let theirs = reference(conv.forward(x.clone()));
+            let upstream = Tensor::<4>::random(ours.dims(), Distribution::Default, &training);
+            let grads_ours = (ours.clone() * upstream.clone()).sum().backward();
+            let grads_theirs = (theirs.clone() * upstream).sum().backward();
+            assert_close(&format!("training {case}"), ours, theirs);
+            let grad = |t: &Tensor<4>, g| t.grad(g).expect("a gradient");
+            assert_close(
+                &format!("input grad {case}"),
+                grad(&x, &grads_ours),
+                grad(&x, &grads_theirs),
+            );
+            let weight = conv.weight.val();
+            assert_close(
+                &format!("weight grad {case}"),
+                grad(&weight, &grads_ours),
+                grad(&weight, &grads_theirs),
+            );
+            let bias = conv.bias.as_ref().unwrap().val();
+            assert_close(
+                &format!("bias grad {case}"),
+                bias.grad(&grads_ours).unwrap(),
+                bias.grad(&grads_theirs).unwrap(),
+            );
+        }
+    }
+}
+
+/// A batch big enough for several splits of the weight gradient (and several row tiles).
+#[test]
+fn the_split_weight_gradient_adds_up_over_a_large_batch() {
+    let Some(device) = gpu() else { return };
+    let training = device.autodiff();
+    let config = Conv2dConfig::new([2, 4], [3, 3]);
+    let conv: Conv2d = config.init(&training);
+    let x = Tensor::<4>::random([9, 2, 28, 28], Distribution::Default, &training).require_grad();
+    let ours = conv2d(&conv, &x, true).unwrap();
+    let theirs = relu(conv.forward(x.clone()));
+    let [grads_ours, grads_theirs] = [ours, theirs].map(|y| y.sum().backward());
+    let weight = conv.weight.val();
+    assert_close(
+        "weight grad",
+        weight.grad(&grads_ours).unwrap(),
+        weight.grad(&grads_theirs).unwrap(),
+    );
+    let bias = conv.bias.as_ref().unwrap().val();
+    assert_close(
+        "bias grad",
+        bias.grad(&grads_ours).unwrap(),
+        bias.grad(&grads_theirs).unwrap(),
+    );
+}
+
+#[test]
+fn other_devices_and_unsupported_layers_are_left_to_burn() {
+    let cpu = Device::flex();
+    let conv: Conv2d = Conv2dConfig::new([2, 4], [3, 3]).init(&cpu);
+    let x = Tensor::<4>::zeros([1, 2, 8, 8], &cpu);
+    assert!(conv2d(&conv, &x, true).is_none(), "a CPU tensor");
+    let Some(device) = gpu() else { return };
+    let x = Tensor::<4>::zeros([1, 4, 8, 8], &device);
+    let grouped: Conv2d = Conv2dConfig::new([4, 4], [3, 3])
+        .with_groups(2)
+        .init(&device);
+    let dilated: Conv2d = Conv2dConfig::new([4, 4], [3, 3])
+        .with_dilation([2, 2])
+        .init(&device);
+    let no_bias: Conv2d = Conv2dConfig::new([4, 4], [3, 3])
+        .with_bias(false)
+        .init(&device);
+    for conv in [grouped, dilated, no_bias] {
+        assert!(conv2d(&conv, &x, true).is_none());
+    }
+}
+
+fn assert_close_1d(name: &str, got: Tensor<1>, want: Tensor<1>) {
+    let [n] = want.dims();
+    assert_close(name, got.reshape([1, n]), want.reshape([1, n]));
+}
+
+/// Training and inference batch norm against Burn's layer: outputs, the three gradients and
+/// the running statistics, on maps and on dense features, for two steps in a row.
+#[test]
+fn batch_norm_matches_burns_layer_in_training_and_inference() {
+    use burn::nn::BatchNormConfig;
+    let Some(device) = gpu() else { return };
+    let training = device.clone().autodiff();
+    for shape in [vec![5, 6, 7, 3], vec![9, 11]] {
+        let channels = shape[1];
+        let config = BatchNormConfig::new(channels)
+            .with_epsilon(1e-3)
+            .with_momentum(0.01);
+        let ours_layer = config.init(&training);
+        let theirs_layer = config.init(&training);
+        for step in 0..2 {
+            let case = format!("{shape:?} step {step}");
+            let x = Tensor::<4>::random(
+                [
+                    shape[0],
+                    channels,
+                    *shape.get(2).unwrap_or(&1),
+                    *shape.get(3).unwrap_or(&1),
+                ],
+                Distribution::Normal(step as f64, 2.0),
+                &training,
+            )
+            .require_grad();
+            let (ours, theirs) = if shape.len() == 4 {
+                let ours = batch_norm(&ours_layer, &x).expect("the GPU kernels cover this layer");
+                (ours, theirs_layer.forward(x.clone()))
+            } else {
+                // One reshape each: a node shared by the two graphs would be consumed by the
+                // first backward pass.
+                let flat = || x.clone().reshape([shape[0], channels]);
+                let ours = batch_norm(&ours_layer, &flat()).expect("features too");
+                let theirs = theirs_layer.forward(flat());
+                let back = |t: Tensor<2>| t.reshape([shape[0], channels, 1, 1]);
+                (back(ours), back(theirs))
+            };
+            let upstream = Tensor::<4>::random(ours.dims(), Distribution::Default, &training);
+            let grads_ours = (ours.clone() * upstream.clone()).sum().backward();
+            let grads_theirs = (theirs.clone() * upstream).sum().backward();
+            assert_close(&format!("output {case}"), ours, theirs);
+            assert_close(
+                &format!("input grad {case}"),
+                x.grad(&grads_ours).unwrap(),
+                x.grad(&grads_theirs).unwrap(),
+            );
+            for (name, ours, theirs) in [
+                ("gamma", &ours_layer.gamma, &theirs_layer.gamma),
+                ("beta", &ours_layer.beta, &theirs_layer.beta),
+            ] {
+                assert_close_1d(
+                    &format!("{name} grad {case}"),
+                    ours.val().grad(&grads_ours).unwrap(),
+                    theirs.val().grad(&grads_theirs).unwrap(),
+                );
+            }
+            assert_close_1d(
+                &format!("running mean {case}"),
+                ours_layer.running_mean.value(),
+                theirs_layer.running_mean.value(),
+            );
+            assert_close_1d(
+                &format!("running variance {case}"),
+                ours_layer.running_var.value(),
+                theirs_layer.running_var.value(),
+            );
+        }
+        // Inference, with the running statistics the two steps left.
+        let (ours_layer, theirs_layer) = (ours_layer.valid(), theirs_layer.valid());
+        let x = Tensor::<2>::random([4, channels], Distribution::Default, &device);
+        if shape.len() == 2 {
+            let ours = batch_norm(&ours_layer, &x).expect("inference too");
+            assert_close("inference", ours, theirs_layer.forward(x));
+        }
+    }
+}
