@@ -45,6 +45,13 @@ pub async fn gpu() -> Result<ComputeDevice, String> {
             }
         })?;
     let info = setup.adapter.get_info();
+    // WebGPU reports no device type, so the software rasterisers are also known by name.
+    let names = format!("{} {} {}", info.name, info.driver, info.driver_info).to_lowercase();
+    let software = info.device_type == burn::backend::wgpu::wgpu::DeviceType::Cpu
+        || ["llvmpipe", "lavapipe", "swiftshader"]
+            .iter()
+            .any(|name| names.contains(name));
+    crate::model::set_software_gpu(software);
     let details: Vec<&str> = [&info.name, &info.driver, &info.driver_info]
         .into_iter()
         .map(|s| s.trim())

@@ -13,6 +13,8 @@ pub mod data;
 pub mod device;
 pub mod draw;
 pub mod evaluation;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod kernel_profile;
 pub mod model;
 pub mod model_file;
 pub mod protocol;

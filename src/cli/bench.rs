@@ -8,8 +8,9 @@ use std::time::Instant;
 use clap::Args;
 use digit_lab::data::csv::{CsvKind, Phase, parse_csv};
 use digit_lab::data::dataset::{Digits, Split};
-use digit_lab::device::ComputeDevice;
+use digit_lab::device::{ComputeDevice, DeviceKind};
 use digit_lab::evaluation::predict::predict_probabilities;
+use digit_lab::kernel_profile::{KernelLog, Tally};
 use digit_lab::model::{DigitNet, Preset};
 use digit_lab::training::Trainer;
 use digit_lab::training::events::TrainEvent;
@@ -37,9 +38,14 @@ pub struct BenchArgs {
     /// Skip the CSV parsing measurement.
     #[arg(long)]
     no_parse: bool,
+    /// On the GPU, also print kernel launches per training batch and the kernels taking most
+    /// of its GPU time (CubeCL's profiler; it slows the images per second it runs under).
+    #[arg(long)]
+    profile: bool,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
+    let log = args.profile.then(KernelLog::start);
     let bytes = read_file(&args.train)?;
     let parsed = bench_parse(&bytes, !args.no_parse)?;
     let digits = Arc::new(Digits::from_csv(parsed));
@@ -60,12 +66,17 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         );
         for preset in &presets {
             let batch_size = args.batch_size.unwrap_or(preset.recipe().batch_size);
-            let train = bench_training(&digits, *preset, &device, batch_size, args.batches)?;
+            let log = log.as_ref().filter(|_| device.kind == DeviceKind::Gpu);
+            let (train, kernels) =
+                bench_training(&digits, *preset, &device, batch_size, args.batches, log)?;
             let infer = bench_inference(&digits, *preset, &device)?;
             println!(
                 "{:<16} {batch_size:>6} {train:>18.0} {infer:>18.0}",
                 preset.id()
             );
+            if let Some(kernels) = kernels {
+                print!("{}", kernels.report(args.batches, 8));
+            }
         }
     }
     Ok(())
@@ -114,7 +125,8 @@ fn bench_training(
     device: &ComputeDevice,
     batch_size: usize,
     batches: usize,
-) -> Result<f64, String> {
+    log: Option<&KernelLog>,
+) -> Result<(f64, Option<Tally>), String> {
     let warmup = 2;
     let rows = (batches + warmup) * batch_size;
     let split = Split {
@@ -138,11 +150,23 @@ fn bench_training(
     .map_err(|e| e.to_string())?;
     let mut timed_images = 0;
     let mut started = None;
+    let mut at_start = None;
+    let mut at_end = None;
     pollster::block_on(async {
         while let Some(event) = trainer.next_event().await {
             match event {
-                TrainEvent::Batch(b) if b.batch + 1 == warmup => started = Some(Instant::now()),
-                TrainEvent::Batch(b) if b.batch >= warmup => timed_images += b.size,
+                TrainEvent::Batch(b) if b.batch + 1 == warmup => {
+                    // The batch's loss has been read: its kernels are done and logged.
+                    at_start = log.map(KernelLog::tally);
+                    started = Some(Instant::now());
+                }
+                TrainEvent::Batch(b) if b.batch >= warmup => {
+                    timed_images += b.size;
+                    // The last timed batch (the epoch's end then validates, which is not timed).
+                    if b.batch + 1 == warmup + batches {
+                        at_end = log.map(KernelLog::tally);
+                    }
+                }
                 TrainEvent::Epoch(_) => break,
                 TrainEvent::Finished(f) => {
                     return Err(f.failure.map(|f| f.to_string()).unwrap_or_default());
@@ -153,7 +177,8 @@ fn bench_training(
         Ok(())
     })?;
     let seconds = started.map_or(0.0, |s| s.elapsed().as_secs_f64());
-    Ok(timed_images as f64 / seconds.max(1e-9))
+    let kernels = at_start.zip(at_end).map(|(start, end)| end.since(&start));
+    Ok((timed_images as f64 / seconds.max(1e-9), kernels))
 }
 
 fn bench_inference(

@@ -19,6 +19,8 @@ pub mod spec;
 #[cfg(feature = "engine")]
 pub(crate) use gpu::optim as gpu_optim;
 #[cfg(feature = "engine")]
+pub(crate) use gpu::set_software_gpu;
+#[cfg(feature = "engine")]
 pub use net::{Activation, ConvRelu, Dense, DigitNet, Layer};
 pub use presets::Preset;
 pub use spec::{Architecture, ArchitectureError, LayerInfo, LayerSpec, NUM_CLASSES, Shape};

@@ -29,8 +29,9 @@ test("without WebGPU the app falls back to the CPU, says why, and trains", async
   await startTraining(page, { preset: "small", epochs: 6, batch: 32 });
 
   // Memory after each epoch: the worker's wasm memory must not grow epoch after epoch. The
-  // allocator grows the heap a step or two while the run settles (by epoch 3 at most, measured
-  // over 10 epochs), so the last three epochs must be flat.
+  // allocator grows the heap by one 512 KiB step once while the run settles, at epoch 3 in some
+  // runs and at epoch 5 or 6 in others (measured in four runs on one build), so one step after
+  // epoch 2 is allowed and no more: a leak grows every epoch.
   const memory = [];
   for (let epoch = 1; epoch <= 6; epoch++) {
     await page.waitForSelector(`[data-testid="epoch-table"] tbody tr:nth-child(${epoch})`, { timeout: 600_000 });
@@ -40,6 +41,7 @@ test("without WebGPU the app falls back to the CPU, says why, and trains", async
   assert.equal(rows.length, 6);
   console.log(`worker wasm memory after epochs 1-6 (MB): ${memory.map((b) => (b / 2 ** 20).toFixed(1)).join(", ")}`);
   assert.ok(memory.every((b) => b > 0));
-  assert.ok(memory[5] <= memory[2], `memory grew from ${memory[2]} to ${memory[5]} bytes`);
+  const step = 512 * 1024;
+  assert.ok(memory[5] - memory[1] <= step, `memory grew from ${memory[1]} to ${memory[5]} bytes`);
   assert.deepEqual(problems, []);
 });

@@ -10,13 +10,10 @@
 
 use cubecl::prelude::*;
 
-/// Invocations per cube.
+/// Invocations per cube. Each computes `per_unit` pixels (forward, input gradient) or weights
+/// (weight gradient), `UNITS` apart, for the cube's `block` channels: output channels (forward,
+/// weight gradient) or input channels (input gradient).
 pub const UNITS: usize = 64;
-/// Pixels per invocation (forward, input gradient) or weights per invocation (weight gradient).
-pub const PER_UNIT: usize = 4;
-/// Channels per cube: output channels (forward, weight gradient) or input channels (input
-/// gradient).
-pub const CHANNEL_BLOCK: usize = 8;
 
 /// A convolution layer's sizes (batch aside), fixed when its kernels are compiled.
 #[derive(CubeType, Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -70,8 +67,8 @@ fn output_grad(grad: &[f32], output: &[f32], index: usize, #[comptime] s: ConvSh
     g
 }
 
-/// `out = relu?(conv(x, w) + bias)`: each invocation computes [`PER_UNIT`] output pixels
-/// (`(n, oh, ow)` flattened, `UNITS` apart) for the cube's [`CHANNEL_BLOCK`] output channels.
+/// `out = relu?(conv(x, w) + bias)`: each invocation computes `per_unit` output pixels
+/// (`(n, oh, ow)` flattened, `UNITS` apart) for the cube's `block` output channels.
 /// `pixels` = batch · out_height · out_width.
 #[cube(launch_unchecked)]
 pub fn conv_forward(
@@ -81,57 +78,57 @@ pub fn conv_forward(
     out: &mut [f32],
     pixels: usize,
     #[comptime] s: ConvShape,
+    #[comptime] per_unit: usize,
+    #[comptime] block: usize,
 ) {
     let kernel_plane = comptime![s.kernel_h * s.kernel_w];
     let depth = comptime![s.in_channels * s.kernel_h * s.kernel_w];
     let out_plane = comptime![s.out_height * s.out_width];
-    let first = CUBE_POS_X as usize * 256 + UNIT_POS as usize;
-    let c0 = CUBE_POS_Y as usize * 8;
-    let mut n = Array::<usize>::new(4usize);
-    let mut oh = Array::<usize>::new(4usize);
-    let mut ow = Array::<usize>::new(4usize);
+    let first = CUBE_POS_X as usize * comptime![UNITS * per_unit] + UNIT_POS as usize;
+    let c0 = CUBE_POS_Y as usize * block;
+    let mut n = Array::<usize>::new(per_unit);
+    let mut oh = Array::<usize>::new(per_unit);
+    let mut ow = Array::<usize>::new(per_unit);
     #[unroll]
-    for i in 0..4usize {
+    for i in 0..per_unit {
         let m = min(first + 64 * i, pixels - 1);
         let p = m % out_plane;
         n[i] = m / out_plane;
         oh[i] = p / s.out_width * s.stride_h;
         ow[i] = p % s.out_width * s.stride_w;
     }
-    let mut acc = Array::<f32>::new(32usize);
+    let mut acc = Array::<f32>::new(comptime![per_unit * block]);
     for ic in 0..s.in_channels {
-        #[unroll]
         for kh in 0..s.kernel_h {
-            #[unroll]
             for kw in 0..s.kernel_w {
                 let k = ic * kernel_plane + kh * s.kernel_w + kw;
-                let mut xv = Array::<f32>::new(4usize);
+                let mut xv = Array::<f32>::new(per_unit);
                 #[unroll]
-                for i in 0..4usize {
+                for i in 0..per_unit {
                     xv[i] = padded_input(x, n[i], ic, oh[i] + kh, ow[i] + kw, s);
                 }
                 #[unroll]
-                for j in 0..8usize {
+                for j in 0..block {
                     let c = min(c0 + j, s.out_channels - 1);
                     let w = weight[c * depth + k];
                     #[unroll]
-                    for i in 0..4usize {
-                        acc[8 * i + j] += xv[i] * w;
+                    for i in 0..per_unit {
+                        acc[block * i + j] += xv[i] * w;
                     }
                 }
             }
         }
     }
     #[unroll]
-    for i in 0..4usize {
+    for i in 0..per_unit {
         let m = first + 64 * i;
         if m < pixels {
             let p = m % out_plane;
             #[unroll]
-            for j in 0..8usize {
+            for j in 0..block {
                 let c = c0 + j;
                 if c < s.out_channels {
-                    let mut value = acc[8 * i + j] + bias[c];
+                    let mut value = acc[block * i + j] + bias[c];
                     if comptime![s.relu] {
                         value = max(value, 0.0f32);
                     }
@@ -142,8 +139,8 @@ pub fn conv_forward(
     }
 }
 
-/// The input gradient: each invocation computes [`PER_UNIT`] input pixels for the cube's
-/// [`CHANNEL_BLOCK`] input channels. The pixels of a cube share their row and column parity
+/// The input gradient: each invocation computes `per_unit` input pixels for the cube's
+/// `block` input channels. The pixels of a cube share their row and column parity
 /// modulo the stride (`CUBE_POS_Z` is that class), so they share the kernel taps that reach
 /// them: a strided layer loops over those taps only, not over the ones the stride skips.
 /// `batch` images; every class is launched with as many cubes as the largest needs.
@@ -155,6 +152,8 @@ pub fn conv_input_grad(
     dx: &mut [f32],
     batch: usize,
     #[comptime] s: ConvShape,
+    #[comptime] per_unit: usize,
+    #[comptime] block: usize,
 ) {
     let kernel_plane = comptime![s.kernel_h * s.kernel_w];
     let in_plane = comptime![s.in_height * s.in_width];
@@ -171,31 +170,31 @@ pub fn conv_input_grad(
     let taps_w = (s.kernel_w + s.stride_w - 1 - rw) / s.stride_w;
     let class_plane = rows * columns;
     let pixels = batch * class_plane;
-    let first = CUBE_POS_X as usize * 256 + UNIT_POS as usize;
+    let first = CUBE_POS_X as usize * comptime![UNITS * per_unit] + UNIT_POS as usize;
     if first >= pixels {
         terminate!();
     }
-    let c0 = CUBE_POS_Y as usize * 8;
-    let mut n = Array::<usize>::new(4usize);
-    let mut ih = Array::<usize>::new(4usize);
-    let mut iw = Array::<usize>::new(4usize);
+    let c0 = CUBE_POS_Y as usize * block;
+    let mut n = Array::<usize>::new(per_unit);
+    let mut ih = Array::<usize>::new(per_unit);
+    let mut iw = Array::<usize>::new(per_unit);
     #[unroll]
-    for i in 0..4usize {
+    for i in 0..per_unit {
         let m = min(first + 64 * i, pixels - 1);
         let q = m % class_plane;
         n[i] = m / class_plane;
         ih[i] = first_h + q / columns * s.stride_h;
         iw[i] = first_w + q % columns * s.stride_w;
     }
-    let mut acc = Array::<f32>::new(32usize);
+    let mut acc = Array::<f32>::new(comptime![per_unit * block]);
     for oc in 0..s.out_channels {
         for th in 0..taps_h {
             let kh = rh + th * s.stride_h;
             for tw in 0..taps_w {
                 let kw = rw + tw * s.stride_w;
-                let mut gv = Array::<f32>::new(4usize);
+                let mut gv = Array::<f32>::new(per_unit);
                 #[unroll]
-                for i in 0..4usize {
+                for i in 0..per_unit {
                     let (hp, wp) = (ih[i] + s.pad_top, iw[i] + s.pad_left);
                     let mut g = 0.0f32;
                     if hp >= kh && wp >= kw {
@@ -209,35 +208,35 @@ pub fn conv_input_grad(
                     gv[i] = g;
                 }
                 #[unroll]
-                for j in 0..8usize {
+                for j in 0..block {
                     let c = min(c0 + j, s.in_channels - 1);
                     let w = weight[(oc * s.in_channels + c) * kernel_plane + kh * s.kernel_w + kw];
                     #[unroll]
-                    for i in 0..4usize {
-                        acc[8 * i + j] += gv[i] * w;
+                    for i in 0..per_unit {
+                        acc[block * i + j] += gv[i] * w;
                     }
                 }
             }
         }
     }
     #[unroll]
-    for i in 0..4usize {
+    for i in 0..per_unit {
         if first + 64 * i < pixels {
             #[unroll]
-            for j in 0..8usize {
+            for j in 0..block {
                 let c = c0 + j;
                 if c < s.in_channels {
                     let index = (n[i] * s.in_channels + c) * in_plane + ih[i] * s.in_width + iw[i];
-                    dx[index] = acc[8 * i + j];
+                    dx[index] = acc[block * i + j];
                 }
             }
         }
     }
 }
 
-/// One split of the weight and bias gradients: each invocation accumulates [`PER_UNIT`] weights
+/// One split of the weight and bias gradients: each invocation accumulates `per_unit` weights
 /// `(ic, kh, kw)` (the row past the last weight is the bias: its input is 1) for the cube's
-/// [`CHANNEL_BLOCK`] output channels over this split's output pixels (`CUBE_POS_Z`, `chunk`
+/// `block` output channels over this split's output pixels (`CUBE_POS_Z`, `chunk`
 /// pixels each of `depth` = batch · out_height · out_width). Writes `partial[split][row][oc]`;
 /// [`weight_grad_sum`] adds the splits.
 #[cube(launch_unchecked)]
@@ -249,62 +248,65 @@ pub fn conv_weight_grad_split(
     depth: usize,
     chunk: usize,
     #[comptime] s: ConvShape,
+    #[comptime] per_unit: usize,
+    #[comptime] block: usize,
 ) {
     let kernel_plane = comptime![s.kernel_h * s.kernel_w];
     let weights = comptime![s.in_channels * s.kernel_h * s.kernel_w];
     let out_plane = comptime![s.out_height * s.out_width];
-    let first = CUBE_POS_X as usize * 256 + UNIT_POS as usize;
+    let first = CUBE_POS_X as usize * comptime![UNITS * per_unit] + UNIT_POS as usize;
     if first > weights {
         // Every row of this invocation is past the bias row (most of a small layer's cube).
         terminate!();
     }
-    let c0 = CUBE_POS_Y as usize * 8;
+    let c0 = CUBE_POS_Y as usize * block;
     let split = CUBE_POS_Z as usize;
-    let mut ic = Array::<usize>::new(4usize);
-    let mut kh = Array::<usize>::new(4usize);
-    let mut kw = Array::<usize>::new(4usize);
+    let mut ic = Array::<usize>::new(per_unit);
+    let mut kh = Array::<usize>::new(per_unit);
+    let mut kw = Array::<usize>::new(per_unit);
     #[unroll]
-    for i in 0..4usize {
+    for i in 0..per_unit {
         let row = min(first + 64 * i, weights - 1);
         let q = row % kernel_plane;
         ic[i] = row / kernel_plane;
         kh[i] = q / s.kernel_w;
         kw[i] = q % s.kernel_w;
     }
-    let mut acc = Array::<f32>::new(32usize);
+    let mut acc = Array::<f32>::new(comptime![per_unit * block]);
     let end = min(split * chunk + chunk, depth);
     for k in split * chunk..end {
         let (n, p) = (k / out_plane, k % out_plane);
         let oh = p / s.out_width * s.stride_h;
         let ow = p % s.out_width * s.stride_w;
-        let mut gv = Array::<f32>::new(8usize);
+        let mut gv = Array::<f32>::new(block);
         #[unroll]
-        for j in 0..8usize {
+        for j in 0..block {
             let oc = min(c0 + j, s.out_channels - 1);
             gv[j] = output_grad(grad, output, (n * s.out_channels + oc) * out_plane + p, s);
         }
         #[unroll]
-        for i in 0..4usize {
+        for i in 0..per_unit {
             let row = first + 64 * i;
             let mut xv = 1.0f32;
             if row < weights {
                 xv = padded_input(x, n, ic[i], oh + kh[i], ow + kw[i], s);
             }
             #[unroll]
-            for j in 0..8usize {
-                acc[8 * i + j] += xv * gv[j];
+            for j in 0..block {
+                acc[block * i + j] += xv * gv[j];
             }
         }
     }
     #[unroll]
-    for i in 0..4usize {
+    for i in 0..per_unit {
         let row = first + 64 * i;
         if row <= weights {
             #[unroll]
-            for j in 0..8usize {
+            for j in 0..block {
                 let oc = c0 + j;
                 if oc < s.out_channels {
-                    partial[(split * (weights + 1) + row) * s.out_channels + oc] = acc[8 * i + j];
+                    partial[(split * (weights + 1) + row) * s.out_channels + oc] =
+                        acc[block * i + j];
                 }
             }
         }

@@ -19,6 +19,8 @@ mod optim_kernels;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -33,7 +35,7 @@ use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use cubecl::prelude::{CubeCount, CubeDim};
 
 use super::cpu::{ConvGeometry, conv_geometry};
-use conv_kernels::{CHANNEL_BLOCK, ConvShape, PER_UNIT, UNITS};
+use conv_kernels::{ConvShape, UNITS};
 pub use norm::batch_norm;
 
 type TrackedTensor = <Autodiff<Wgpu> as BackendTypes>::FloatTensorPrimitive;
@@ -108,15 +110,50 @@ fn empty_like(reference: &CubeTensor, shape: impl Into<burn::tensor::Shape>) -> 
     )
 }
 
-/// Cubes for `items` (pixels or weights, `UNITS · PER_UNIT` a cube) by `channels` (in blocks),
-/// times `splits`.
-fn tiles(items: usize, channels: usize, splits: usize) -> CubeCount {
-    let count = |n: usize| u32::try_from(n).expect("cube counts fit in u32");
-    CubeCount::Static(
-        count(items.div_ceil(UNITS * PER_UNIT)),
-        count(channels.div_ceil(CHANNEL_BLOCK)),
-        count(splits),
-    )
+/// Whether the GPU is a software rasteriser (lavapipe, SwiftShader), set when it is opened.
+static SOFTWARE_GPU: AtomicBool = AtomicBool::new(false);
+
+/// Tell the kernels whether the GPU is emulated on the CPU, which wants other block sizes.
+pub fn set_software_gpu(software: bool) {
+    SOFTWARE_GPU.store(software, Ordering::Relaxed);
+}
+
+/// Outputs per invocation: `per_unit` pixels (or weights) by `block` channels.
+#[derive(Clone, Copy, Debug)]
+struct Blocking {
+    per_unit: usize,
+    block: usize,
+}
+
+impl Blocking {
+    /// A software GPU runs invocations as SIMD lanes of a CPU core, where every operand loaded
+    /// costs a gather: the bigger the register block, the fewer loads per multiply-add, until
+    /// the shaders take too long to compile (lavapipe, digit-lab, `bench --batches 15`: 4x8
+    /// 43 img/s, 8x8 51, 8x16 57 with 61 s from start to end, 16x16 54 with 109 s). A hardware
+    /// GPU needs its registers for occupancy and many more cubes to fill its cores: 4x8 (32
+    /// accumulators), not yet measured on one.
+    fn get() -> Self {
+        match SOFTWARE_GPU.load(Ordering::Relaxed) {
+            true => Blocking {
+                per_unit: 8,
+                block: 16,
+            },
+            false => Blocking {
+                per_unit: 4,
+                block: 8,
+            },
+        }
+    }
+
+    /// Cubes for `items` (pixels or weights) by `channels`, times `splits`.
+    fn tiles(self, items: usize, channels: usize, splits: usize) -> CubeCount {
+        let count = |n: usize| u32::try_from(n).expect("cube counts fit in u32");
+        CubeCount::Static(
+            count(items.div_ceil(UNITS * self.per_unit)),
+            count(channels.div_ceil(self.block)),
+            count(splits),
+        )
+    }
 }
 
 fn units() -> CubeDim {
@@ -130,6 +167,7 @@ fn forward(
     weight: &CubeTensor,
     bias: &CubeTensor,
 ) -> CubeTensor {
+    let b = Blocking::get();
     let output = empty_like(x, vec![batch, s.out_channels, s.out_height, s.out_width]);
     let rows = batch * s.out_height * s.out_width;
     // SAFETY: the kernel guards every read and write by the sizes it is given, which are
@@ -137,7 +175,7 @@ fn forward(
     unsafe {
         conv_kernels::conv_forward::launch_unchecked(
             &x.client,
-            tiles(rows, s.out_channels, 1),
+            b.tiles(rows, s.out_channels, 1),
             units(),
             x.clone().into_buffer_arg(),
             weight.clone().into_buffer_arg(),
@@ -145,6 +183,8 @@ fn forward(
             output.clone().into_buffer_arg(),
             rows,
             s,
+            b.per_unit,
+            b.block,
         );
     }
     output
@@ -157,6 +197,7 @@ fn input_grad(
     output: &CubeTensor,
     weight: &CubeTensor,
 ) -> CubeTensor {
+    let b = Blocking::get();
     let dx = empty_like(grad, vec![batch, s.in_channels, s.in_height, s.in_width]);
     // The largest parity class of the input's pixels (see the kernel).
     let class_pixels = batch * s.in_height.div_ceil(s.stride_h) * s.in_width.div_ceil(s.stride_w);
@@ -165,7 +206,7 @@ fn input_grad(
     unsafe {
         conv_kernels::conv_input_grad::launch_unchecked(
             &grad.client,
-            tiles(class_pixels, s.in_channels, s.stride_h * s.stride_w),
+            b.tiles(class_pixels, s.in_channels, s.stride_h * s.stride_w),
             units(),
             grad.clone().into_buffer_arg(),
             output.clone().into_buffer_arg(),
@@ -173,6 +214,8 @@ fn input_grad(
             dx.clone().into_buffer_arg(),
             batch,
             s,
+            b.per_unit,
+            b.block,
         );
     }
     dx
@@ -191,13 +234,14 @@ fn weight_and_bias_grad(
     let splits = depth.div_ceil(PIXELS_PER_SPLIT).max(1);
     let chunk = depth.div_ceil(splits).next_multiple_of(16);
     let splits = depth.div_ceil(chunk).max(1);
+    let b = Blocking::get();
     let partial = empty_like(grad, vec![splits, weights + 1, s.out_channels]);
     // SAFETY: the kernel guards every read and write by the sizes it is given, which are
     // those of the buffers bound here.
     unsafe {
         conv_kernels::conv_weight_grad_split::launch_unchecked(
             &grad.client,
-            tiles(weights + 1, s.out_channels, splits),
+            b.tiles(weights + 1, s.out_channels, splits),
             units(),
             grad.clone().into_buffer_arg(),
             output.clone().into_buffer_arg(),
@@ -206,6 +250,8 @@ fn weight_and_bias_grad(
             depth,
             chunk,
             s,
+            b.per_unit,
+            b.block,
         );
     }
     let dw = empty_like(

@@ -57,52 +57,64 @@ fn layers() -> Vec<(usize, usize, Conv2dConfig)> {
 #[test]
 fn kernels_match_burns_convolution_and_relu_forward_and_backward() {
     let Some(device) = gpu() else { return };
-    let training = device.clone().autodiff();
-    for (channels, size, config) in layers() {
-        for fused_relu in [true, false] {
-            let case = format!("{config:?} relu {fused_relu}");
-            let batch = 3;
-            let x = Tensor::<4>::random(
-                [batch, channels, size, size],
-                Distribution::Uniform(-1.0, 1.0),
-                &device,
-            );
-            let conv: Conv2d = config.init(&device);
-            let reference = |y: Tensor<4>| if fused_relu { relu(y) } else { y };
-            let ours = conv2d(&conv, &x, fused_relu).expect("the GPU kernels cover this layer");
-            assert_close(
-                &format!("inference {case}"),
-                ours,
-                reference(conv.forward(x.clone())),
-            );
-
-            let conv: Conv2d = config.init(&training);
-            let x = x.autodiff().require_grad();
-            let ours = conv2d(&conv, &x, fused_relu).expect("the GPU kernels cover this layer");
-            let theirs = reference(conv.forward(x.clone()));
-            let upstream = Tensor::<4>::random(ours.dims(), Distribution::Default, &training);
-            let grads_ours = (ours.clone() * upstream.clone()).sum().backward();
-            let grads_theirs = (theirs.clone() * upstream).sum().backward();
-            assert_close(&format!("training {case}"), ours, theirs);
-            let grad = |t: &Tensor<4>, g| t.grad(g).expect("a gradient");
-            assert_close(
-                &format!("input grad {case}"),
-                grad(&x, &grads_ours),
-                grad(&x, &grads_theirs),
-            );
-            let weight = conv.weight.val();
-            assert_close(
-                &format!("weight grad {case}"),
-                grad(&weight, &grads_ours),
-                grad(&weight, &grads_theirs),
-            );
-            let bias = conv.bias.as_ref().unwrap().val();
-            assert_close(
-                &format!("bias grad {case}"),
-                bias.grad(&grads_ours).unwrap(),
-                bias.grad(&grads_theirs).unwrap(),
-            );
+    // Both block sizes, whatever the adapter (other tests may run meanwhile with either: both
+    // are exact, so they do not mind).
+    let software = SOFTWARE_GPU.load(Ordering::Relaxed);
+    for blocking in [true, false] {
+        set_software_gpu(blocking);
+        for (channels, size, config) in layers() {
+            check_layer(&device, channels, size, config);
         }
+    }
+    set_software_gpu(software);
+}
+
+/// One layer's values and gradients, with and without the fused ReLU.
+fn check_layer(device: &Device, channels: usize, size: usize, config: Conv2dConfig) {
+    let training = device.clone().autodiff();
+    for fused_relu in [true, false] {
+        let case = format!("{config:?} relu {fused_relu}");
+        let batch = 3;
+        let x = Tensor::<4>::random(
+            [batch, channels, size, size],
+            Distribution::Uniform(-1.0, 1.0),
+            device,
+        );
+        let conv: Conv2d = config.init(device);
+        let reference = |y: Tensor<4>| if fused_relu { relu(y) } else { y };
+        let ours = conv2d(&conv, &x, fused_relu).expect("the GPU kernels cover this layer");
+        assert_close(
+            &format!("inference {case}"),
+            ours,
+            reference(conv.forward(x.clone())),
+        );
+
+        let conv: Conv2d = config.init(&training);
+        let x = x.autodiff().require_grad();
+        let ours = conv2d(&conv, &x, fused_relu).expect("the GPU kernels cover this layer");
+        let theirs = reference(conv.forward(x.clone()));
+        let upstream = Tensor::<4>::random(ours.dims(), Distribution::Default, &training);
+        let grads_ours = (ours.clone() * upstream.clone()).sum().backward();
+        let grads_theirs = (theirs.clone() * upstream).sum().backward();
+        assert_close(&format!("training {case}"), ours, theirs);
+        let grad = |t: &Tensor<4>, g| t.grad(g).expect("a gradient");
+        assert_close(
+            &format!("input grad {case}"),
+            grad(&x, &grads_ours),
+            grad(&x, &grads_theirs),
+        );
+        let weight = conv.weight.val();
+        assert_close(
+            &format!("weight grad {case}"),
+            grad(&weight, &grads_ours),
+            grad(&weight, &grads_theirs),
+        );
+        let bias = conv.bias.as_ref().unwrap().val();
+        assert_close(
+            &format!("bias grad {case}"),
+            bias.grad(&grads_ours).unwrap(),
+            bias.grad(&grads_theirs).unwrap(),
+        );
     }
 }
 
