@@ -8,7 +8,7 @@ use digit_lab::data::csv::{CsvKind, ParsedCsv, Phase, parse_csv};
 use digit_lab::data::dataset::Digits;
 use digit_lab::device::{self, ComputeDevice};
 use digit_lab::evaluation::metrics::{ClassReport, ConfusionMatrix};
-use digit_lab::evaluation::predict::{Tta, predict_probabilities};
+use digit_lab::evaluation::predict::{Tta, predict_ensemble};
 use digit_lab::model::DigitNet;
 use digit_lab::model_file::{self, ModelMeta};
 use digit_lab::training::EVAL_BATCH_SIZE;
@@ -143,16 +143,35 @@ pub fn load_model(
     model_file::from_bytes(&name, &bytes, &device.device).map_err(|e| e.to_string())
 }
 
-/// Probabilities for some rows of a labelled set, and their true labels.
+/// Every model file given (the bundled model when none is), with the names to report them by.
+pub fn load_models(
+    paths: &[std::path::PathBuf],
+    device: &ComputeDevice,
+) -> Result<Vec<(String, DigitNet, ModelMeta)>, String> {
+    if paths.is_empty() {
+        let (model, meta) = load_model(None, device)?;
+        return Ok(vec![("the bundled model".into(), model, meta)]);
+    }
+    paths
+        .iter()
+        .map(|path| {
+            let (model, meta) = load_model(Some(path), device)?;
+            Ok((path.display().to_string(), model, meta))
+        })
+        .collect()
+}
+
+/// Probabilities of a model or an ensemble (their mean) for some rows of a labelled set, and
+/// the rows' true labels.
 pub fn predict_rows(
-    model: &DigitNet,
+    members: &[DigitNet],
     digits: &Digits,
     rows: &[usize],
     device: &ComputeDevice,
     tta: Option<&Tta>,
 ) -> Result<(Vec<f32>, Vec<u8>), String> {
-    let probabilities = pollster::block_on(predict_probabilities(
-        model,
+    let probabilities = pollster::block_on(predict_ensemble(
+        members,
         digits,
         rows,
         &device.device,

@@ -5,23 +5,25 @@ use std::path::PathBuf;
 use clap::Args;
 use digit_lab::data::csv::CsvKind;
 use digit_lab::evaluation::metrics::{loss_and_accuracy, top_errors};
-use digit_lab::evaluation::predict::{Tta, argmax_rows};
+use digit_lab::evaluation::predict::argmax_rows;
 use digit_lab::training::config::TrainConfig;
 
-use super::DeviceArg;
-use super::common::{compute_device, load_digits, load_model, predict_rows, print_evaluation};
+use super::common::{compute_device, load_digits, load_models, predict_rows, print_evaluation};
+use super::{DeviceArg, TtaArgs, describe_tta};
 
 #[derive(Args)]
 pub struct EvaluateArgs {
-    /// A model file from `digit-lab train` (default: the bundled model).
+    /// A model file from `digit-lab train` (default: the bundled model). Repeat it to evaluate
+    /// an ensemble (the mean of the members' probabilities); the members must have been trained
+    /// with the same validation split.
     #[arg(long)]
-    model: Option<PathBuf>,
+    model: Vec<PathBuf>,
     /// The labelled train.csv; the validation rows are re-derived from the model's seed and
     /// validation fraction, so they are the rows it never trained on.
     #[arg(long)]
     train: PathBuf,
-    #[arg(long)]
-    tta: bool,
+    #[command(flatten)]
+    tta: TtaArgs,
     /// How many of the most confident mistakes to list.
     #[arg(long, default_value_t = 12)]
     errors: usize,
@@ -31,8 +33,9 @@ pub struct EvaluateArgs {
 
 pub fn run(args: EvaluateArgs) -> Result<(), String> {
     let device = compute_device(args.device)?;
-    let (model, meta) = load_model(args.model.as_deref(), &device)?;
+    let loaded = load_models(&args.model, &device)?;
     let digits = load_digits(&args.train, CsvKind::Train)?;
+    let meta = &loaded[0].2;
     let config = meta
         .training
         .as_ref()
@@ -41,16 +44,46 @@ pub fn run(args: EvaluateArgs) -> Result<(), String> {
     if split.validation.is_empty() {
         return Err("the model was trained without a validation split; nothing to evaluate".into());
     }
-    let tta = args.tta.then(Tta::default);
+    for (name, _, other) in &loaded[1..] {
+        if other.validation_split(&digits).validation != split.validation {
+            return Err(format!(
+                "{name} was validated on other rows than {} (another seed, validation fraction \
+                 or row count): an ensemble is only judged fairly on rows none of its members \
+                 trained on. Train the members with the same --seed and --validation-fraction and \
+                 a different --member each, or evaluate them separately.",
+                loaded[0].0
+            ));
+        }
+    }
+    let tta = args.tta.tta();
+    let members: Vec<_> = loaded.iter().map(|(_, model, _)| model.clone()).collect();
+    if members.len() > 1 {
+        for (name, model, _) in &loaded {
+            let (probabilities, truth) = predict_rows(
+                std::slice::from_ref(model),
+                &digits,
+                &split.validation,
+                &device,
+                tta.as_ref(),
+            )?;
+            let (loss, accuracy) = loss_and_accuracy(&probabilities, &truth);
+            println!("member {name}: loss {loss:.4}, accuracy {accuracy:.4}");
+        }
+    }
     let (probabilities, truth) =
-        predict_rows(&model, &digits, &split.validation, &device, tta.as_ref())?;
+        predict_rows(&members, &digits, &split.validation, &device, tta.as_ref())?;
     let (loss, accuracy) = loss_and_accuracy(&probabilities, &truth);
     println!(
-        "{} validation rows (seed {}, fraction {}): loss {loss:.4}, accuracy {accuracy:.4}{}",
+        "{} validation rows (seed {}, fraction {}): {}loss {loss:.4}, accuracy {accuracy:.4}{}",
         split.validation.len(),
         config.seed,
         config.validation_fraction,
-        if args.tta { " (TTA)" } else { "" }
+        if members.len() > 1 {
+            format!("ensemble of {} members, ", members.len())
+        } else {
+            String::new()
+        },
+        describe_tta(tta.as_ref())
     );
     println!();
     print_evaluation(&truth, &argmax_rows(&probabilities));

@@ -10,7 +10,8 @@ mod train;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use digit_lab::evaluation::predict::Tta;
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +36,51 @@ pub enum DeviceArg {
 pub enum OptimizerArg {
     Rmsprop,
     Adam,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleArg {
+    /// Warm up, then anneal over the planned run (Digit Lab's default).
+    OneCycle,
+    /// Change the rate only between epochs (decay, plateau), as the notebooks do.
+    Stepwise,
+}
+
+/// Test-time augmentation, shared by `evaluate` and `predict`.
+#[derive(Args, Clone, Copy, Debug)]
+pub struct TtaArgs {
+    /// Average each image's probabilities with those of a few fixed variants of it.
+    #[arg(long)]
+    tta: bool,
+    /// TTA: shift by this many pixels left, right, up and down (0 = no shifted variants).
+    #[arg(long, requires = "tta")]
+    tta_shift: Option<f32>,
+    /// TTA: rotate by ± this many degrees (0 = no rotated variants).
+    #[arg(long, requires = "tta")]
+    tta_rotation: Option<f32>,
+}
+
+impl TtaArgs {
+    pub fn tta(&self) -> Option<Tta> {
+        let default = Tta::default();
+        self.tta.then(|| Tta {
+            shift_pixels: self.tta_shift.unwrap_or(default.shift_pixels),
+            rotation_degrees: self.tta_rotation.unwrap_or(default.rotation_degrees),
+        })
+    }
+}
+
+/// How a TTA setting reads in the CLI's output.
+pub fn describe_tta(tta: Option<&Tta>) -> String {
+    match tta {
+        None => String::new(),
+        Some(t) => format!(
+            " (TTA: shift {} px, rotation {}°, {} variants)",
+            t.shift_pixels,
+            t.rotation_degrees,
+            t.variants().len()
+        ),
+    }
 }
 
 #[derive(Subcommand)]

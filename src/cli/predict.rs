@@ -4,41 +4,44 @@ use std::path::PathBuf;
 
 use clap::Args;
 use digit_lab::data::csv::CsvKind;
-use digit_lab::evaluation::predict::{Tta, argmax_rows, predict_probabilities};
+use digit_lab::evaluation::predict::{argmax_rows, predict_ensemble};
 use digit_lab::submission::submission_csv;
 
-use super::DeviceArg;
-use super::common::{bar, compute_device, load_digits, load_model, write_atomically};
+use super::common::{bar, compute_device, load_digits, load_models, write_atomically};
+use super::{DeviceArg, TtaArgs, describe_tta};
 
 #[derive(Args)]
 pub struct PredictArgs {
-    /// A model file from `digit-lab train` (default: the bundled model).
+    /// A model file from `digit-lab train` (default: the bundled model). Repeat it to predict
+    /// with an ensemble (the mean of the members' probabilities).
     #[arg(long)]
-    model: Option<PathBuf>,
+    model: Vec<PathBuf>,
     /// Kaggle test.csv (or .csv.gz).
     #[arg(long)]
     test: PathBuf,
     #[arg(long, default_value = "submission.csv")]
     out: PathBuf,
-    /// Test-time augmentation: average over the image and 4 slightly transformed copies.
-    #[arg(long)]
-    tta: bool,
+    #[command(flatten)]
+    tta: TtaArgs,
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceArg,
 }
 
 pub fn run(args: PredictArgs) -> Result<(), String> {
     let device = compute_device(args.device)?;
-    let (model, _meta) = load_model(args.model.as_deref(), &device)?;
+    let members: Vec<_> = load_models(&args.model, &device)?
+        .into_iter()
+        .map(|(_, model, _)| model)
+        .collect();
     let digits = load_digits(&args.test, CsvKind::Test)?;
     let rows: Vec<usize> = (0..digits.len()).collect();
     let progress = bar(
         rows.len() as u64,
         "predicting [{bar:30}] {pos}/{len} images",
     );
-    let tta = args.tta.then(Tta::default);
-    let probabilities = pollster::block_on(predict_probabilities(
-        &model,
+    let tta = args.tta.tta();
+    let probabilities = pollster::block_on(predict_ensemble(
+        &members,
         &digits,
         &rows,
         &device.device,
@@ -51,10 +54,12 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
     let labels = argmax_rows(&probabilities);
     write_atomically(&args.out, submission_csv(&labels).as_bytes())?;
     println!(
-        "wrote {} ({} predictions{})",
+        "wrote {} ({} predictions, {} model{}{})",
         args.out.display(),
         labels.len(),
-        if args.tta { ", with TTA" } else { "" }
+        members.len(),
+        if members.len() == 1 { "" } else { "s" },
+        describe_tta(tta.as_ref())
     );
     Ok(())
 }

@@ -11,15 +11,14 @@ use digit_lab::evaluation::predict::argmax_rows;
 use digit_lab::model::{DigitNet, Preset};
 use digit_lab::model_file::{self, ModelMeta, Precision, TrainingSummary};
 use digit_lab::training::Trainer;
-use digit_lab::training::config::OptimizerConfig;
-use digit_lab::training::config::TrainConfig;
+use digit_lab::training::config::{LrSchedule, OptimizerConfig, TrainConfig};
 use digit_lab::training::events::{EpochSummary, FinishReason, TrainEvent};
 
 use super::common::{
     bar, compute_device, load_digits, predict_rows, print_evaluation, write_atomically,
 };
 use super::interrupt;
-use super::{DeviceArg, OptimizerArg};
+use super::{DeviceArg, OptimizerArg, ScheduleArg};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -35,14 +34,28 @@ pub struct TrainArgs {
     batch_size: Option<usize>,
     #[arg(long, value_enum)]
     optimizer: Option<OptimizerArg>,
-    /// Initial learning rate.
+    /// Initial (peak, with one-cycle) learning rate.
     #[arg(long)]
     lr: Option<f64>,
+    /// Within-run learning-rate schedule (default: the preset's recipe).
+    #[arg(long, value_enum)]
+    schedule: Option<ScheduleArg>,
+    /// Multiply the learning rate by this after every epoch (1 = no decay).
+    #[arg(long)]
+    lr_decay: Option<f64>,
+    /// Label smoothing of the cross-entropy, in [0, 0.5).
+    #[arg(long)]
+    label_smoothing: Option<f64>,
     /// Train on the images as they are (no random rotation/zoom/shift/shear).
     #[arg(long)]
     no_augment: bool,
+    /// Seed of the validation split (and, for member 0, of everything else random).
     #[arg(long)]
     seed: Option<u64>,
+    /// Ensemble member number: another initialisation, batch order and augmentation over the
+    /// same validation split (so members can be evaluated together with `evaluate`).
+    #[arg(long, default_value_t = 0)]
+    member: u64,
     /// Fraction of rows held out (stratified) for validation.
     #[arg(long)]
     validation_fraction: Option<f64>,
@@ -75,6 +88,16 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     config.batch_size = args.batch_size.unwrap_or(config.batch_size);
     config.learning_rate = args.lr.unwrap_or(config.learning_rate);
     config.seed = args.seed.unwrap_or(config.seed);
+    config.member = args.member;
+    config.lr_decay_per_epoch = args.lr_decay.unwrap_or(config.lr_decay_per_epoch);
+    config.label_smoothing = args.label_smoothing.unwrap_or(config.label_smoothing);
+    match (args.schedule, config.schedule) {
+        (Some(ScheduleArg::Stepwise), _) => config.schedule = LrSchedule::Stepwise,
+        (Some(ScheduleArg::OneCycle), LrSchedule::Stepwise) => {
+            config.schedule = LrSchedule::ONE_CYCLE
+        }
+        _ => {}
+    }
     config.validation_fraction = args
         .validation_fraction
         .unwrap_or(config.validation_fraction);
@@ -105,11 +128,11 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     let split = digits.split(config.validation_fraction, config.seed);
     let device = compute_device(args.device)?;
     let architecture = args.preset.architecture();
-    let model =
-        DigitNet::new(&architecture, &device.device, config.seed).map_err(|e| e.to_string())?;
+    let model = DigitNet::new(&architecture, &device.device, config.training_seed())
+        .map_err(|e| e.to_string())?;
     println!(
         "training {} ({} parameters) on {}: {} train / {} validation rows, \
-         {} epochs, batch {}, {} lr {}",
+         {} epochs, batch {}, {} lr {} ({} schedule, label smoothing {})",
         args.preset,
         architecture.param_count(),
         device.description,
@@ -118,7 +141,9 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         config.epochs,
         config.batch_size,
         config.optimizer.name(),
-        config.learning_rate
+        config.learning_rate,
+        config.schedule.name(),
+        config.label_smoothing
     );
     let digits = Arc::new(digits);
     let mut trainer = Trainer::new(
@@ -185,8 +210,13 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     );
 
     if !split.validation.is_empty() {
-        let (probabilities, truth) =
-            predict_rows(&best, &digits, &split.validation, &device, None)?;
+        let (probabilities, truth) = predict_rows(
+            std::slice::from_ref(&best),
+            &digits,
+            &split.validation,
+            &device,
+            None,
+        )?;
         println!();
         print_evaluation(&truth, &argmax_rows(&probabilities));
     }

@@ -26,22 +26,26 @@ impl Session {
             return;
         };
         let split = digits.split(config.validation_fraction, config.seed);
-        let built = DigitNet::new(&preset.architecture(), &device.device, config.seed)
-            .map_err(Problem::Architecture)
-            .and_then(|net| {
-                Trainer::new(
-                    net,
-                    digits.clone(),
-                    split.clone(),
-                    config,
-                    device.device.clone(),
-                    device.description.clone(),
-                )
-                .map_err(|e| Problem::Settings {
-                    field: e.field.to_string(),
-                    problem: e.problem,
-                })
-            });
+        let built = DigitNet::new(
+            &preset.architecture(),
+            &device.device,
+            config.training_seed(),
+        )
+        .map_err(Problem::Architecture)
+        .and_then(|net| {
+            Trainer::new(
+                net,
+                digits.clone(),
+                split.clone(),
+                config,
+                device.device.clone(),
+                device.description.clone(),
+            )
+            .map_err(|e| Problem::Settings {
+                field: e.field.to_string(),
+                problem: e.problem,
+            })
+        });
         match built {
             Ok(trainer) => {
                 self.validation = None;

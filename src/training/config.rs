@@ -85,6 +85,55 @@ impl PlateauConfig {
     }
 }
 
+/// How the learning rate moves within a run, on top of the per-epoch decay and the plateau rule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum LrSchedule {
+    /// The rate changes only between epochs (decay, plateau): the notebooks' behaviour.
+    #[default]
+    Stepwise,
+    /// One cycle over the planned run, batch by batch: a linear warm-up from a tenth of the rate
+    /// over the first `warmup` fraction of the batches, then a cosine down to `final_fraction` of
+    /// it at the last planned batch. It anneals whatever the epoch count, so a short run ends as
+    /// settled as a long one.
+    OneCycle { warmup: f64, final_fraction: f64 },
+}
+
+impl LrSchedule {
+    /// Digit Lab's default: a short warm-up, annealed to a thousandth of the peak.
+    pub const ONE_CYCLE: LrSchedule = LrSchedule::OneCycle {
+        warmup: 0.05,
+        final_fraction: 1e-3,
+    };
+
+    /// The factor on the epoch's rate at batch `step` (0-based) of `total` planned batches.
+    pub fn factor(self, step: usize, total: usize) -> f64 {
+        match self {
+            LrSchedule::Stepwise => 1.0,
+            LrSchedule::OneCycle {
+                warmup,
+                final_fraction,
+            } => {
+                let last = total.saturating_sub(1).max(1) as f64;
+                let progress = (step as f64 / last).min(1.0);
+                if progress < warmup {
+                    0.1 + 0.9 * progress / warmup
+                } else {
+                    let annealed = (progress - warmup) / (1.0 - warmup);
+                    let cosine = 0.5 * (1.0 + (std::f64::consts::PI * annealed).cos());
+                    final_fraction + (1.0 - final_fraction) * cosine
+                }
+            }
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LrSchedule::Stepwise => "stepwise",
+            LrSchedule::OneCycle { .. } => "one-cycle",
+        }
+    }
+}
+
 /// Keras' EarlyStopping.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EarlyStoppingConfig {
@@ -102,13 +151,25 @@ pub struct TrainConfig {
     /// Multiply the learning rate by this after every epoch (1.0 = constant), on top of the
     /// plateau rule.
     pub lr_decay_per_epoch: f64,
+    /// Within-run schedule; model files from before it existed read as stepwise.
+    #[serde(default)]
+    pub schedule: LrSchedule,
+    /// Cross-entropy against `(1 - s)·one_hot + s/10` instead of the one-hot label.
+    #[serde(default)]
+    pub label_smoothing: f64,
     pub plateau: Option<PlateauConfig>,
     pub early_stopping: Option<EarlyStoppingConfig>,
     /// Which validation metric picks the best checkpoint restored at the end.
     pub checkpoint_monitor: Monitor,
     pub augmentation: AugmentConfig,
     pub validation_fraction: f64,
+    /// Decides the validation split, and (for member 0) everything else random in the run.
     pub seed: u64,
+    /// Which member of an ensemble this run trains: another number changes the initial
+    /// weights, the batch order and the augmentation but not the validation split, so the
+    /// members of an ensemble are all judged on rows none of them trained on.
+    #[serde(default)]
+    pub member: u64,
 }
 
 impl Default for TrainConfig {
@@ -116,16 +177,19 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             epochs: 20,
-            batch_size: 64,
+            batch_size: 32,
             optimizer: OptimizerConfig::keras_adam(),
-            learning_rate: 1e-3,
-            lr_decay_per_epoch: 0.88,
+            learning_rate: 2e-3,
+            lr_decay_per_epoch: 1.0,
+            schedule: LrSchedule::ONE_CYCLE,
+            label_smoothing: 0.0,
             plateau: None,
             early_stopping: None,
             checkpoint_monitor: Monitor::ValAccuracy,
             augmentation: AugmentConfig::default(),
             validation_fraction: 0.1,
             seed: 42,
+            member: 0,
         }
     }
 }
@@ -142,6 +206,15 @@ pub struct ConfigError {
 }
 
 impl TrainConfig {
+    /// The seed of the weights' initialisation, batch order and augmentation: `seed` itself for
+    /// member 0 (runs from before ensembles replay exactly), a mix of both otherwise.
+    pub fn training_seed(&self) -> u64 {
+        match self.member {
+            0 => self.seed,
+            member => crate::rng::Rng::derive(self.seed, 0xE25E_0000 + member).next_u64(),
+        }
+    }
+
     /// Reject settings that cannot train, with the field to fix.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |field, problem: &str| {
@@ -161,6 +234,21 @@ impl TrainConfig {
         }
         if !(self.lr_decay_per_epoch > 0.0 && self.lr_decay_per_epoch <= 1.0) {
             return fail("learning-rate decay", "must be in (0, 1]");
+        }
+        if let LrSchedule::OneCycle {
+            warmup,
+            final_fraction,
+        } = self.schedule
+        {
+            if !(0.0..0.5).contains(&warmup) {
+                return fail("one-cycle warm-up", "must be in [0, 0.5) of the run");
+            }
+            if !(0.0..=1.0).contains(&final_fraction) {
+                return fail("one-cycle final fraction", "must be in [0, 1]");
+            }
+        }
+        if !(0.0..0.5).contains(&self.label_smoothing) {
+            return fail("label smoothing", "must be in [0, 0.5)");
         }
         if !(0.0..1.0).contains(&self.validation_fraction) {
             return fail("validation fraction", "must be in [0, 1)");
@@ -185,5 +273,92 @@ impl TrainConfig {
             return fail("ReduceLROnPlateau factor", "must be in (0, 1)");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_cycle_warms_up_peaks_and_anneals_to_its_final_fraction_over_any_budget() {
+        let schedule = LrSchedule::ONE_CYCLE;
+        for total in [2 * 591, 4 * 591, 20 * 591] {
+            let factors: Vec<f64> = (0..total).map(|s| schedule.factor(s, total)).collect();
+            assert!((factors[0] - 0.1).abs() < 1e-12, "starts at a tenth");
+            let peak = factors.iter().cloned().fold(0.0, f64::max);
+            assert!((peak - 1.0).abs() < 1e-3, "reaches the full rate: {peak}");
+            assert!((factors[total - 1] - 1e-3).abs() < 1e-12, "ends annealed");
+            let top = factors.iter().position(|&f| f == peak).unwrap();
+            assert!(factors[..=top].windows(2).all(|w| w[1] >= w[0]));
+            assert!(factors[top..].windows(2).all(|w| w[1] <= w[0]));
+        }
+        // Degenerate budgets stay finite and positive.
+        for total in [0, 1, 2] {
+            for step in 0..3 {
+                let f = schedule.factor(step, total);
+                assert!(f.is_finite() && f > 0.0 && f <= 1.0, "{total} {step} {f}");
+            }
+        }
+        assert_eq!(LrSchedule::Stepwise.factor(7, 10), 1.0);
+    }
+
+    #[test]
+    fn out_of_range_schedule_and_smoothing_are_rejected_by_field() {
+        let bad_warmup = TrainConfig {
+            schedule: LrSchedule::OneCycle {
+                warmup: 0.7,
+                final_fraction: 0.0,
+            },
+            ..TrainConfig::default()
+        };
+        assert_eq!(
+            bad_warmup.validate().unwrap_err().field,
+            "one-cycle warm-up"
+        );
+        let bad_smoothing = TrainConfig {
+            label_smoothing: -0.1,
+            ..TrainConfig::default()
+        };
+        assert_eq!(
+            bad_smoothing.validate().unwrap_err().field,
+            "label smoothing"
+        );
+        assert!(TrainConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn ensemble_members_share_the_split_seed_but_not_the_training_seed() {
+        let plain = TrainConfig::default();
+        assert_eq!(
+            plain.training_seed(),
+            plain.seed,
+            "member 0 replays old runs"
+        );
+        let seeds: Vec<u64> = (0..4)
+            .map(|member| {
+                TrainConfig {
+                    member,
+                    ..plain.clone()
+                }
+                .training_seed()
+            })
+            .collect();
+        for (i, a) in seeds.iter().enumerate() {
+            assert!(seeds[i + 1..].iter().all(|b| b != a), "{seeds:?}");
+        }
+    }
+
+    #[test]
+    fn configs_saved_before_the_schedule_existed_read_as_stepwise_plain_runs() {
+        let mut value = serde_json::to_value(TrainConfig::default()).unwrap();
+        let object = value.as_object_mut().unwrap();
+        object.remove("schedule");
+        object.remove("label_smoothing");
+        object.remove("member");
+        let old: TrainConfig = serde_json::from_value(value).unwrap();
+        assert_eq!(old.schedule, LrSchedule::Stepwise);
+        assert_eq!(old.label_smoothing, 0.0);
+        assert_eq!(old.member, 0);
     }
 }

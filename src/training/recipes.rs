@@ -1,7 +1,9 @@
 //! Each preset's training recipe: the one its Kaggle notebook used (Digit Lab's own for the
 //! default). Recipes are training data about a model, so they live here, not in `model`.
 
-use super::config::{EarlyStoppingConfig, Monitor, OptimizerConfig, PlateauConfig, TrainConfig};
+use super::config::{
+    EarlyStoppingConfig, LrSchedule, Monitor, OptimizerConfig, PlateauConfig, TrainConfig,
+};
 use crate::augment::AugmentConfig;
 use crate::model::Preset;
 
@@ -10,9 +12,18 @@ impl Preset {
     pub fn recipe(self) -> TrainConfig {
         let keras_augment = AugmentConfig::keras_notebooks();
         let plateau = PlateauConfig::keras_notebooks();
-        let base = TrainConfig::default();
+        let own = TrainConfig::default();
+        // The notebook presets keep the epoch-wise rate they were tuned with (their plateau
+        // rule on top of a ×0.88 decay), not the one-cycle schedule.
+        let base = TrainConfig {
+            batch_size: 64,
+            learning_rate: 1e-3,
+            lr_decay_per_epoch: 0.88,
+            schedule: LrSchedule::Stepwise,
+            ..own.clone()
+        };
         match self {
-            Preset::DigitLab => base,
+            Preset::DigitLab => own,
             Preset::KaggleClassic => TrainConfig {
                 epochs: 30,
                 batch_size: 86,
@@ -75,8 +86,7 @@ impl Preset {
                 epochs: 5,
                 batch_size: 32,
                 learning_rate: 2e-3,
-                lr_decay_per_epoch: 1.0,
-                ..base
+                ..own
             },
         }
     }

@@ -99,11 +99,11 @@ impl Trainer {
             });
         }
         let training_device = device.clone().autodiff();
-        training_device.seed(config.seed);
+        training_device.seed(config.training_seed());
         let model = model.fork(&training_device).train();
         Ok(Self {
             optimizer: optim::build(&config.optimizer),
-            augment_rng: Rng::derive(config.seed, 0xA06),
+            augment_rng: Rng::derive(config.training_seed(), 0xA06),
             learning_rate: config.learning_rate,
             plateau: config.plateau.map(Plateau::new),
             early_stopping: config.early_stopping.map(EarlyStopping::new),
@@ -115,7 +115,7 @@ impl Trainer {
             pending: VecDeque::new(),
             started_at: None,
             epoch: 0,
-            epoch_state: EpochState::new(epoch_order(&split.train, config.seed, 0)),
+            epoch_state: EpochState::new(epoch_order(&split.train, config.training_seed(), 0)),
             finished: false,
             config,
             device,
@@ -140,6 +140,18 @@ impl Trainer {
 
     pub fn batches_per_epoch(&self) -> usize {
         self.split.train.len().div_ceil(self.config.batch_size)
+    }
+
+    /// The rate for batch `batch` of the current epoch: the epoch's rate (after decay and
+    /// plateau) times the within-run schedule over every planned batch.
+    fn learning_rate_at(&self, batch: usize) -> f64 {
+        let per_epoch = self.batches_per_epoch();
+        let step = self.epoch * per_epoch + batch;
+        self.learning_rate
+            * self
+                .config
+                .schedule
+                .factor(step, self.config.epochs * per_epoch)
     }
 
     /// The weights being trained, in inference mode.
@@ -230,6 +242,9 @@ impl Trainer {
 
         let logits = self.model.forward(images.autodiff());
         let loss = CrossEntropyLossConfig::new()
+            .with_smoothing(
+                (self.config.label_smoothing > 0.0).then_some(self.config.label_smoothing as f32),
+            )
             .init(&training_device)
             .forward(logits.clone(), labels.clone());
         let correct = logits
@@ -246,9 +261,10 @@ impl Trainer {
         // with finite weights) becomes the best.
         let loss_tensor = loss.clone().without_autodiff();
         let gradients = GradientsParams::from_grads(loss.backward(), &self.model);
+        let learning_rate = self.learning_rate_at(self.epoch_state.batch);
         self.model = self
             .optimizer
-            .step(self.learning_rate, self.model.clone(), gradients);
+            .step(learning_rate, self.model.clone(), gradients);
         let values = Transaction::default()
             .register(loss_tensor)
             .register(correct)
@@ -277,7 +293,7 @@ impl Trainer {
             loss,
             accuracy: correct / size as f64,
             images_per_second: size as f64 / batch_started.elapsed().as_secs_f64().max(1e-9),
-            learning_rate: self.learning_rate,
+            learning_rate,
         };
         state.batch += 1;
         Ok(metrics)
@@ -299,7 +315,7 @@ impl Trainer {
             train_accuracy,
             val_loss: validation.map(|v| v.loss),
             val_accuracy: validation.map(|v| v.accuracy),
-            learning_rate: self.learning_rate,
+            learning_rate: self.learning_rate_at(self.batches_per_epoch().saturating_sub(1)),
             seconds,
             images_per_second,
         }));
@@ -354,7 +370,7 @@ impl Trainer {
         } else if self.epoch >= self.config.epochs {
             self.finish(FinishReason::Completed, None, run_started);
         } else {
-            let order = epoch_order(&self.split.train, self.config.seed, self.epoch);
+            let order = epoch_order(&self.split.train, self.config.training_seed(), self.epoch);
             self.epoch_state = EpochState::new(order);
         }
         Ok(())

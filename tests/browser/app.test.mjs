@@ -83,12 +83,21 @@ test("training on WebGPU runs, the charts receive points and the loss falls", as
   assert.equal(rows.length, 2);
   const [first, second] = rows.map((cells) => Number(cells[1]));
   assert.ok(second < first, `epoch losses ${first} -> ${second}`);
+  // Tiny's recipe is one-cycle: the rate anneals over the two epochs chosen, to a thousandth
+  // of its peak at the last batch; the notebook presets change it only between epochs.
+  assert.ok(await page.isChecked('[data-testid="one-cycle-toggle"]'));
+  const [peak, last] = rows.map((cells) => Number(cells[5]));
+  assert.ok(last < peak / 100 && last > 0, `learning rate ${peak} -> ${last}`);
   const points = Number(await page.getAttribute('[data-testid="loss-chart"]', "data-points"));
   assert.ok(points >= 2 * 15, `loss chart points: ${points}`);
   assert.ok(Number(await page.getAttribute('[data-testid="accuracy-chart"]', "data-points")) > 0);
   const progress = await page.textContent('[data-testid="progress"]');
   assert.match(progress, /img\/s/);
   await screenshot(page, "training");
+  await page.selectOption('[data-testid="model-select"]', "kaggle-classic");
+  assert.ok(!(await page.isChecked('[data-testid="one-cycle-toggle"]')));
+  assert.equal(await page.inputValue('[data-testid="label-smoothing-input"]'), "0");
+  await page.selectOption('[data-testid="model-select"]', "tiny");
   assert.deepEqual(problems, []);
 });
 

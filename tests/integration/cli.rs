@@ -34,6 +34,11 @@ fn after(text: &str, marker: &str) -> String {
         .to_string()
 }
 
+fn fails_with(output: &Output, message: &str) {
+    assert!(!output.status.success());
+    assert!(text(output).contains(message), "{}", text(output));
+}
+
 fn scratch() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("digit-lab-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -80,22 +85,26 @@ fn train_evaluate_and_predict_write_a_model_a_report_and_a_submission() {
     std::fs::write(dir.join("train.csv"), common::csv_head("train.csv.gz", 400)).unwrap();
     std::fs::write(dir.join("test.csv"), common::csv_head("test.csv.gz", 50)).unwrap();
 
-    let out = digit_lab(
-        &[
+    // A short `small` run writing `out`, with extra flags; returns its output.
+    let train = |out: &str, epochs: &str, extra: &[&str]| {
+        let mut args = vec![
             "train",
             "--train",
             "train.csv",
             "--model",
             "small",
             "--epochs",
-            "3",
+            epochs,
             "--out",
-            "m.bpk",
+            out,
             "--force",
-        ],
-        &dir,
-    );
-    assert!(out.status.success(), "{}", text(&out));
+        ];
+        args.extend_from_slice(extra);
+        let out = digit_lab(&args, &dir);
+        assert!(out.status.success(), "{}", text(&out));
+        out
+    };
+    let out = train("m.bpk", "3", &[]);
     let log = text(&out);
     assert!(log.contains("epoch   1:"), "{log}");
     assert!(log.contains("weighted avg"), "{log}");
@@ -116,9 +125,54 @@ fn train_evaluate_and_predict_write_a_model_a_report_and_a_submission() {
     );
     assert_eq!(after(&report, ", accuracy "), trained, "{log}\n{report}");
 
+    // A second member (same split, other initialisation) evaluates with the first as an
+    // ensemble; a model validated on other rows is refused as a member.
+    train("m2.bpk", "2", &["--member", "1"]);
+    train("m3.bpk", "2", &["--seed", "7", "--schedule", "stepwise"]);
     let out = digit_lab(
         &[
-            "predict", "--model", "m.bpk", "--test", "test.csv", "--out", "s.csv",
+            "evaluate",
+            "--model",
+            "m.bpk",
+            "--model",
+            "m2.bpk",
+            "--train",
+            "train.csv",
+            "--tta",
+            "--tta-shift",
+            "1",
+            "--tta-rotation",
+            "5",
+        ],
+        &dir,
+    );
+    let ensemble = text(&out);
+    assert!(out.status.success(), "{ensemble}");
+    assert!(ensemble.contains("member m.bpk: loss "), "{ensemble}");
+    assert!(ensemble.contains("member m2.bpk: loss "), "{ensemble}");
+    assert!(
+        ensemble.contains("ensemble of 2 members")
+            && ensemble.contains("(TTA: shift 1 px, rotation 5°, 6 variants)"),
+        "{ensemble}"
+    );
+    let out = digit_lab(
+        &[
+            "evaluate",
+            "--model",
+            "m.bpk",
+            "--model",
+            "m3.bpk",
+            "--train",
+            "train.csv",
+        ],
+        &dir,
+    );
+    fails_with(&out, "m3.bpk was validated on other rows");
+
+    let out = digit_lab(
+        &[
+            "predict", "--model", "m.bpk", "--model", "m2.bpk", "--test", "test.csv", "--out",
+            "s.csv",
         ],
         &dir,
     );
@@ -131,12 +185,7 @@ fn train_evaluate_and_predict_write_a_model_a_report_and_a_submission() {
         &["predict", "--model", "train.csv", "--test", "test.csv"],
         &dir,
     );
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains("train.csv is not a Digit Lab model file"),
-        "{}",
-        text(&out)
-    );
+    fails_with(&out, "train.csv is not a Digit Lab model file");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use digit_lab::augment::AugmentConfig;
 use digit_lab::device;
 use digit_lab::evaluation::metrics::loss_and_accuracy;
-use digit_lab::evaluation::predict::{argmax_rows, predict_probabilities};
+use digit_lab::evaluation::predict::{Tta, argmax_rows, predict_ensemble, predict_probabilities};
 use digit_lab::model::{DigitNet, Preset};
 use digit_lab::model_file::{self, ModelMeta, Precision};
 use digit_lab::submission::submission_csv;
@@ -230,4 +230,67 @@ fn submission_has_kaggle_format_for_a_test_slice() {
         assert!(label.len() == 1 && label.as_bytes()[0].is_ascii_digit());
     }
     assert!(!csv.contains('\r'));
+}
+
+#[test]
+fn an_ensemble_predicts_the_mean_of_its_members_and_tta_adds_fixed_variants() {
+    let cpu = device::cpu();
+    let digits = common::test_digits(30);
+    let rows: Vec<usize> = (0..digits.len()).collect();
+    let members: Vec<DigitNet> = [3, 4]
+        .iter()
+        .map(|&seed| DigitNet::new(&Preset::Small.architecture(), &cpu.device, seed).unwrap())
+        .collect();
+    let predict = |members: &[DigitNet], tta: Option<&Tta>| {
+        pollster::block_on(predict_ensemble(
+            members,
+            &digits,
+            &rows,
+            &cpu.device,
+            16,
+            tta,
+            &mut |_, _| {},
+        ))
+        .unwrap()
+    };
+    let each: Vec<Vec<f32>> = members
+        .iter()
+        .map(|m| predict(std::slice::from_ref(m), None))
+        .collect();
+    assert_ne!(each[0], each[1], "two initialisations, two answers");
+    let together = predict(&members, None);
+    for (i, p) in together.iter().enumerate() {
+        let mean = (each[0][i] + each[1][i]) / 2.0;
+        assert!((p - mean).abs() < 1e-5, "{i}: {p} vs {mean}");
+    }
+
+    // No variants is no TTA; shifts and rotations change the answer but stay distributions.
+    let none = Tta {
+        shift_pixels: 0.0,
+        rotation_degrees: 0.0,
+    };
+    assert!(none.variants().is_empty());
+    assert_eq!(predict(&members[..1], Some(&none)), each[0]);
+    let tta = Tta {
+        shift_pixels: 1.0,
+        rotation_degrees: 8.0,
+    };
+    assert_eq!(tta.variants().len(), 6);
+    let augmented = predict(&members[..1], Some(&tta));
+    assert_ne!(augmented, each[0]);
+    for row in augmented.chunks(10) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    }
+    assert!(
+        pollster::block_on(predict_ensemble(
+            &[],
+            &digits,
+            &rows,
+            &cpu.device,
+            16,
+            None,
+            &mut |_, _| {},
+        ))
+        .is_err()
+    );
 }

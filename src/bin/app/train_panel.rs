@@ -27,6 +27,7 @@ pub struct TrainSettings {
     pub optimizer: RwSignal<String>,
     pub learning_rate: RwSignal<String>,
     pub lr_decay: RwSignal<String>,
+    pub label_smoothing: RwSignal<String>,
     pub validation_fraction: RwSignal<String>,
     pub seed: RwSignal<String>,
     pub rotation: RwSignal<String>,
@@ -34,6 +35,7 @@ pub struct TrainSettings {
     pub width_shift: RwSignal<String>,
     pub height_shift: RwSignal<String>,
     pub shear: RwSignal<String>,
+    pub one_cycle: RwSignal<bool>,
     pub plateau: RwSignal<bool>,
     pub early_stopping: RwSignal<bool>,
     pub patience: RwSignal<String>,
@@ -48,6 +50,7 @@ impl TrainSettings {
             optimizer: RwSignal::new(String::new()),
             learning_rate: RwSignal::new(String::new()),
             lr_decay: RwSignal::new(String::new()),
+            label_smoothing: RwSignal::new(String::new()),
             validation_fraction: RwSignal::new(String::new()),
             seed: RwSignal::new(String::new()),
             rotation: RwSignal::new(String::new()),
@@ -55,6 +58,7 @@ impl TrainSettings {
             width_shift: RwSignal::new(String::new()),
             height_shift: RwSignal::new(String::new()),
             shear: RwSignal::new(String::new()),
+            one_cycle: RwSignal::new(false),
             plateau: RwSignal::new(false),
             early_stopping: RwSignal::new(false),
             patience: RwSignal::new(String::new()),
@@ -70,6 +74,7 @@ impl TrainSettings {
         for (field, value) in self.text_fields().into_iter().zip(form.text_values()) {
             field.set(value);
         }
+        self.one_cycle.set(form.one_cycle);
         self.plateau.set(form.plateau);
         self.early_stopping.set(form.early_stopping);
     }
@@ -80,19 +85,21 @@ impl TrainSettings {
         for (value, field) in form.text_values_mut().into_iter().zip(self.text_fields()) {
             *value = field.get_untracked();
         }
+        form.one_cycle = self.one_cycle.get_untracked();
         form.plateau = self.plateau.get_untracked();
         form.early_stopping = self.early_stopping.get_untracked();
         form
     }
 
     /// The text fields, in [`RecipeForm::text_values`]' order.
-    fn text_fields(&self) -> [RwSignal<String>; 13] {
+    fn text_fields(&self) -> [RwSignal<String>; 14] {
         [
             self.epochs,
             self.batch_size,
             self.optimizer,
             self.learning_rate,
             self.lr_decay,
+            self.label_smoothing,
             self.validation_fraction,
             self.seed,
             self.rotation,
@@ -121,6 +128,18 @@ fn Field(label: &'static str, value: RwSignal<String>, testid: &'static str) -> 
             <input type="text" inputmode="decimal" data-testid=testid
                 prop:value=move || value.get()
                 on:input=move |ev| value.set(event_target_value(&ev)) />
+        </label>
+    }
+}
+
+#[component]
+fn Check(label: &'static str, value: RwSignal<bool>, testid: &'static str) -> impl IntoView {
+    view! {
+        <label class="check">
+            <input type="checkbox" data-testid=testid
+                prop:checked=move || value.get()
+                on:change=move |ev| value.set(event_target_checked(&ev)) />
+            {label}
         </label>
     }
 }
@@ -208,6 +227,12 @@ pub fn TrainPanel() -> impl IntoView {
                             testid="lr-decay-input" />
                     </div>
                     <div class="field-row">
+                        <Check value=settings.one_cycle testid="one-cycle-toggle"
+                            label="One-cycle schedule (warm up, then anneal over the epochs chosen)" />
+                        <Field label="Label smoothing" value=settings.label_smoothing
+                            testid="label-smoothing-input" />
+                    </div>
+                    <div class="field-row">
                         <Field label="Validation fraction" value=settings.validation_fraction
                             testid="validation-input" />
                         <Field label="Seed" value=settings.seed testid="seed-input" />
@@ -224,12 +249,8 @@ pub fn TrainPanel() -> impl IntoView {
                             testid="aug-height" />
                     </div>
                     <h3>"Callbacks"</h3>
-                    <label class="check">
-                        <input type="checkbox" data-testid="plateau-toggle"
-                            prop:checked=move || settings.plateau.get()
-                            on:change=move |ev| settings.plateau.set(event_target_checked(&ev)) />
-                        "ReduceLROnPlateau (halve the rate after 3 flat epochs)"
-                    </label>
+                    <Check value=settings.plateau testid="plateau-toggle"
+                        label="ReduceLROnPlateau (halve the rate after 3 flat epochs)" />
                     <label class="check">
                         <input type="checkbox" data-testid="early-stop-toggle"
                             prop:checked=move || settings.early_stopping.get()

@@ -5,7 +5,7 @@ use digit_lab::augment::AugmentConfig;
 use digit_lab::model::Preset;
 use digit_lab::protocol::{Failure, Operation, Problem};
 use digit_lab::training::config::{
-    EarlyStoppingConfig, Monitor, OptimizerConfig, PlateauConfig, TrainConfig,
+    EarlyStoppingConfig, LrSchedule, Monitor, OptimizerConfig, PlateauConfig, TrainConfig,
 };
 
 /// The fields as the user typed them (text, so any input can be typed and then explained).
@@ -18,6 +18,7 @@ pub struct RecipeForm {
     pub optimizer: String,
     pub learning_rate: String,
     pub lr_decay: String,
+    pub label_smoothing: String,
     pub validation_fraction: String,
     pub seed: String,
     pub rotation: String,
@@ -25,6 +26,8 @@ pub struct RecipeForm {
     pub width_shift: String,
     pub height_shift: String,
     pub shear: String,
+    /// One-cycle schedule over the run (the recipe's own warm-up and floor) or stepwise.
+    pub one_cycle: bool,
     pub plateau: bool,
     pub early_stopping: bool,
     pub patience: String,
@@ -42,6 +45,7 @@ impl RecipeForm {
             optimizer: c.optimizer.name().to_string(),
             learning_rate: c.learning_rate.to_string(),
             lr_decay: c.lr_decay_per_epoch.to_string(),
+            label_smoothing: c.label_smoothing.to_string(),
             validation_fraction: c.validation_fraction.to_string(),
             seed: c.seed.to_string(),
             rotation: a.rotation_degrees.to_string(),
@@ -49,6 +53,7 @@ impl RecipeForm {
             width_shift: a.width_shift.to_string(),
             height_shift: a.height_shift.to_string(),
             shear: a.shear_degrees.to_string(),
+            one_cycle: matches!(c.schedule, LrSchedule::OneCycle { .. }),
             plateau: c.plateau.is_some(),
             early_stopping: c.early_stopping.is_some(),
             patience: c.early_stopping.map_or(5, |e| e.patience).to_string(),
@@ -56,17 +61,18 @@ impl RecipeForm {
     }
 
     /// The text fields in a fixed order (for a form that binds one input to each).
-    pub fn text_values(&self) -> [String; 13] {
+    pub fn text_values(&self) -> [String; 14] {
         self.clone().text_values_mut().map(|value| value.clone())
     }
 
-    pub fn text_values_mut(&mut self) -> [&mut String; 13] {
+    pub fn text_values_mut(&mut self) -> [&mut String; 14] {
         [
             &mut self.epochs,
             &mut self.batch_size,
             &mut self.optimizer,
             &mut self.learning_rate,
             &mut self.lr_decay,
+            &mut self.label_smoothing,
             &mut self.validation_fraction,
             &mut self.seed,
             &mut self.rotation,
@@ -98,6 +104,11 @@ impl RecipeForm {
             ("adam", _) => OptimizerConfig::keras_adam(),
             _ => OptimizerConfig::rmsprop_with_epsilon(1e-7),
         };
+        let schedule = match (self.one_cycle, recipe.schedule) {
+            (false, _) => LrSchedule::Stepwise,
+            (true, own @ LrSchedule::OneCycle { .. }) => own,
+            (true, LrSchedule::Stepwise) => LrSchedule::ONE_CYCLE,
+        };
         let plateau = self.plateau.then(|| {
             recipe
                 .plateau
@@ -120,12 +131,15 @@ impl RecipeForm {
             optimizer,
             learning_rate: number(&self.learning_rate, "learning rate")?,
             lr_decay_per_epoch: number(&self.lr_decay, "learning-rate decay")?,
+            schedule,
+            label_smoothing: number(&self.label_smoothing, "label smoothing")?,
             plateau,
             early_stopping,
             checkpoint_monitor: recipe.checkpoint_monitor,
             augmentation: self.augmentation()?,
             validation_fraction: number(&self.validation_fraction, "validation fraction")?,
             seed: number(&self.seed, "seed")?,
+            member: recipe.member,
         };
         config
             .validate()
@@ -170,6 +184,7 @@ mod tests {
         for (value, text) in copy.text_values_mut().into_iter().zip(form.text_values()) {
             *value = text;
         }
+        copy.one_cycle = form.one_cycle;
         copy.plateau = form.plateau;
         copy.early_stopping = form.early_stopping;
         assert_eq!(copy, form);
@@ -184,6 +199,20 @@ mod tests {
         let config = form.config().unwrap();
         assert_eq!(config.epochs, 4);
         assert_eq!(config.early_stopping.map(|e| e.patience), Some(2));
+        assert_eq!(config.schedule, LrSchedule::ONE_CYCLE);
+
+        form.one_cycle = false;
+        form.label_smoothing = "0.1".into();
+        let config = form.config().unwrap();
+        assert_eq!(config.schedule, LrSchedule::Stepwise);
+        assert_eq!(config.label_smoothing, 0.1);
+        form.one_cycle = true;
+        form.label_smoothing = "0.6".into();
+        assert!(matches!(
+            form.config().unwrap_err().problem,
+            Problem::Settings { field, .. } if field == "label smoothing"
+        ));
+        form.label_smoothing = "0".into();
 
         form.learning_rate = "fast".into();
         let failure = form.config().unwrap_err();
