@@ -75,7 +75,7 @@ pub fn PredictPanel() -> impl IntoView {
                 <label class="check inline">
                     <input type="checkbox" data-testid="tta-toggle"
                         on:change=move |ev| tta.set(event_target_checked(&ev)) />
-                    "test-time augmentation (the digit and two views rotated ±5°)"
+                    "test-time augmentation (the digit and four views shifted by a pixel)"
                 </label>
                 <button data-testid="download-submission" on:click=save
                     disabled=move || predictions.with(Option::is_none)
