@@ -294,3 +294,38 @@ fn an_ensemble_predicts_the_mean_of_its_members_and_tta_adds_fixed_variants() {
         .is_err()
     );
 }
+
+#[test]
+fn one_cycle_warms_up_and_anneals_over_the_planned_batches() {
+    let digits = Arc::new(common::train_digits(400));
+    let mut config = Preset::Tiny.recipe();
+    config.epochs = 2;
+    let split = digits.split(config.validation_fraction, config.seed);
+    let cpu = device::cpu();
+    let model = DigitNet::new(&Preset::Tiny.architecture(), &cpu.device, 1).unwrap();
+    let peak = config.learning_rate;
+    let mut trainer =
+        Trainer::new(model, digits, split, config, cpu.device, cpu.description).unwrap();
+    let events = run_to_end(&mut trainer);
+    let rates: Vec<f64> = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Batch(b) => Some(b.learning_rate),
+            _ => None,
+        })
+        .collect();
+    assert!((rates[0] - 0.1 * peak).abs() < 1e-12, "{rates:?}");
+    assert!(
+        (rates[rates.len() - 1] - 1e-3 * peak).abs() < 1e-12,
+        "{rates:?}"
+    );
+    let top = rates.iter().cloned().fold(0.0, f64::max);
+    assert!(top > 0.99 * peak, "{rates:?}");
+    // The epoch table shows the rate of each epoch's last batch.
+    let last_of_epoch: Vec<f64> = epochs(&events).iter().map(|e| e.learning_rate).collect();
+    let per_epoch = rates.len() / 2;
+    assert_eq!(
+        last_of_epoch,
+        [rates[per_epoch - 1], rates[rates.len() - 1]]
+    );
+}
