@@ -8,7 +8,7 @@ use digit_lab::data::csv::{CsvKind, ParsedCsv, Phase, parse_csv};
 use digit_lab::data::dataset::Digits;
 use digit_lab::device::{self, ComputeDevice};
 use digit_lab::evaluation::metrics::{ClassReport, ConfusionMatrix};
-use digit_lab::evaluation::predict::{Tta, predict_ensemble};
+use digit_lab::evaluation::predict::{Tta, predict_probabilities};
 use digit_lab::model::DigitNet;
 use digit_lab::model_file::{self, ModelMeta};
 use digit_lab::training::EVAL_BATCH_SIZE;
@@ -161,17 +161,16 @@ pub fn load_models(
         .collect()
 }
 
-/// Probabilities of a model or an ensemble (their mean) for some rows of a labelled set, and
-/// the rows' true labels.
+/// Probabilities of a model for some rows of a labelled set, and the rows' true labels.
 pub fn predict_rows(
-    members: &[DigitNet],
+    model: &DigitNet,
     digits: &Digits,
     rows: &[usize],
     device: &ComputeDevice,
     tta: Option<&Tta>,
 ) -> Result<(Vec<f32>, Vec<u8>), String> {
-    let probabilities = pollster::block_on(predict_ensemble(
-        members,
+    let probabilities = pollster::block_on(predict_probabilities(
+        model,
         digits,
         rows,
         &device.device,

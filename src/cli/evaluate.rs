@@ -6,6 +6,7 @@ use clap::Args;
 use digit_lab::data::csv::CsvKind;
 use digit_lab::evaluation::metrics::{loss_and_accuracy, top_errors};
 use digit_lab::evaluation::predict::argmax_rows;
+use digit_lab::model::NUM_CLASSES;
 use digit_lab::training::config::TrainConfig;
 
 use super::common::{compute_device, load_digits, load_models, predict_rows, print_evaluation};
@@ -56,30 +57,31 @@ pub fn run(args: EvaluateArgs) -> Result<(), String> {
         }
     }
     let tta = args.tta.tta();
-    let members: Vec<_> = loaded.iter().map(|(_, model, _)| model.clone()).collect();
-    if members.len() > 1 {
-        for (name, model, _) in &loaded {
-            let (probabilities, truth) = predict_rows(
-                std::slice::from_ref(model),
-                &digits,
-                &split.validation,
-                &device,
-                tta.as_ref(),
-            )?;
-            let (loss, accuracy) = loss_and_accuracy(&probabilities, &truth);
+    // Each member is predicted once; the ensemble is the mean of those probabilities (what
+    // `predict_ensemble` computes on the device), so members and ensemble cost one pass each.
+    let count = loaded.len();
+    let mut probabilities = vec![0.0f32; split.validation.len() * NUM_CLASSES];
+    let mut truth = Vec::new();
+    for (name, model, _) in &loaded {
+        let (member, labels) =
+            predict_rows(model, &digits, &split.validation, &device, tta.as_ref())?;
+        if count > 1 {
+            let (loss, accuracy) = loss_and_accuracy(&member, &labels);
             println!("member {name}: loss {loss:.4}, accuracy {accuracy:.4}");
         }
+        for (sum, p) in probabilities.iter_mut().zip(member) {
+            *sum += p / count as f32;
+        }
+        truth = labels;
     }
-    let (probabilities, truth) =
-        predict_rows(&members, &digits, &split.validation, &device, tta.as_ref())?;
     let (loss, accuracy) = loss_and_accuracy(&probabilities, &truth);
     println!(
         "{} validation rows (seed {}, fraction {}): {}loss {loss:.4}, accuracy {accuracy:.4}{}",
         split.validation.len(),
         config.seed,
         config.validation_fraction,
-        if members.len() > 1 {
-            format!("ensemble of {} members, ", members.len())
+        if count > 1 {
+            format!("ensemble of {count} members, ")
         } else {
             String::new()
         },

@@ -210,13 +210,8 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     );
 
     if !split.validation.is_empty() {
-        let (probabilities, truth) = predict_rows(
-            std::slice::from_ref(&best),
-            &digits,
-            &split.validation,
-            &device,
-            None,
-        )?;
+        let (probabilities, truth) =
+            predict_rows(&best, &digits, &split.validation, &device, None)?;
         println!();
         print_evaluation(&truth, &argmax_rows(&probabilities));
     }
