@@ -33,6 +33,7 @@ pub struct EvaluateArgs {
 }
 
 pub fn run(args: EvaluateArgs) -> Result<(), String> {
+    let tta = args.tta.tta()?;
     let device = compute_device(args.device)?;
     let loaded = load_models(&args.model, &device)?;
     let digits = load_digits(&args.train, CsvKind::Train)?;
@@ -56,7 +57,6 @@ pub fn run(args: EvaluateArgs) -> Result<(), String> {
             ));
         }
     }
-    let tta = args.tta.tta();
     // Each member is predicted once; the ensemble is the mean of those probabilities (what
     // `predict_ensemble` computes on the device), so members and ensemble cost one pass each.
     let count = loaded.len();

@@ -61,12 +61,28 @@ pub struct TtaArgs {
 }
 
 impl TtaArgs {
-    pub fn tta(&self) -> Option<Tta> {
+    /// The TTA asked for, or why the numbers cannot be used.
+    pub fn tta(&self) -> Result<Option<Tta>, String> {
+        if !self.tta {
+            return Ok(None);
+        }
         let default = Tta::default();
-        self.tta.then(|| Tta {
-            shift_pixels: self.tta_shift.unwrap_or(default.shift_pixels),
-            rotation_degrees: self.tta_rotation.unwrap_or(default.rotation_degrees),
-        })
+        let shift_pixels = self.tta_shift.unwrap_or(default.shift_pixels);
+        let rotation_degrees = self.tta_rotation.unwrap_or(default.rotation_degrees);
+        if !(0.0..=14.0).contains(&shift_pixels) {
+            return Err(format!(
+                "--tta-shift {shift_pixels}: must be between 0 and 14 pixels (half the image)"
+            ));
+        }
+        if !(0.0..180.0).contains(&rotation_degrees) {
+            return Err(format!(
+                "--tta-rotation {rotation_degrees}: must be at least 0 and under 180 degrees"
+            ));
+        }
+        Ok(Some(Tta {
+            shift_pixels,
+            rotation_degrees,
+        }))
     }
 }
 

@@ -28,6 +28,7 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: PredictArgs) -> Result<(), String> {
+    let tta = args.tta.tta()?;
     let device = compute_device(args.device)?;
     let members: Vec<_> = load_models(&args.model, &device)?
         .into_iter()
@@ -39,7 +40,6 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
         rows.len() as u64,
         "predicting [{bar:30}] {pos}/{len} images",
     );
-    let tta = args.tta.tta();
     let probabilities = pollster::block_on(predict_ensemble(
         &members,
         &digits,

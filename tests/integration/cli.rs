@@ -168,6 +168,20 @@ fn train_evaluate_and_predict_write_a_model_a_report_and_a_submission() {
         &dir,
     );
     fails_with(&out, "m3.bpk was validated on other rows");
+    let out = digit_lab(
+        &[
+            "evaluate",
+            "--model",
+            "m.bpk",
+            "--train",
+            "train.csv",
+            "--tta",
+            "--tta-shift",
+            "NaN",
+        ],
+        &dir,
+    );
+    fails_with(&out, "--tta-shift NaN: must be between 0 and 14 pixels");
 
     let out = digit_lab(
         &[
