@@ -14,8 +14,8 @@ use crate::model::{DigitNet, NUM_CLASSES};
 /// it: shifted by `shift_pixels` left, right, up and down, and rotated by ±`rotation_degrees`
 /// (a zero skips that family). Fixed and small on purpose: averaging over the training
 /// augmentation's random range lowered validation accuracy (99.57% → 99.52% for the old bundled
-/// model); the default, 1-pixel shifts, is what the validation split says does not hurt models of
-/// the default recipe (README.md has the sweep).
+/// model). The default, 1-pixel shifts, helped the bundled model most on the validation split;
+/// neither family helps every model (README.md, "Recipe", has the sweep), so TTA is opt-in.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tta {
     pub shift_pixels: f32,
