@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use digit_lab::data::csv::CsvKind;
 use digit_lab::evaluation::metrics::{loss_and_accuracy, top_errors};
-use digit_lab::evaluation::predict::argmax_rows;
+use digit_lab::evaluation::predict::{Tta, argmax_rows};
 use digit_lab::model::NUM_CLASSES;
 use digit_lab::training::config::TrainConfig;
 
@@ -60,20 +60,23 @@ pub fn run(args: EvaluateArgs) -> Result<(), String> {
     // Each member is predicted once; the ensemble is the mean of those probabilities (what
     // `predict_ensemble` computes on the device), so members and ensemble cost one pass each.
     let count = loaded.len();
-    let mut probabilities = vec![0.0f32; split.validation.len() * NUM_CLASSES];
-    let mut truth = Vec::new();
-    for (name, model, _) in &loaded {
-        let (member, labels) =
-            predict_rows(model, &digits, &split.validation, &device, tta.as_ref())?;
-        if count > 1 {
-            let (loss, accuracy) = loss_and_accuracy(&member, &labels);
-            println!("member {name}: loss {loss:.4}, accuracy {accuracy:.4}");
+    let mean_of_members = |tta: Option<&Tta>, report: bool| -> Result<_, String> {
+        let mut probabilities = vec![0.0f32; split.validation.len() * NUM_CLASSES];
+        let mut truth = Vec::new();
+        for (name, model, _) in &loaded {
+            let (member, labels) = predict_rows(model, &digits, &split.validation, &device, tta)?;
+            if report && count > 1 {
+                let (loss, accuracy) = loss_and_accuracy(&member, &labels);
+                println!("member {name}: loss {loss:.4}, accuracy {accuracy:.4}");
+            }
+            for (sum, p) in probabilities.iter_mut().zip(member) {
+                *sum += p / count as f32;
+            }
+            truth = labels;
         }
-        for (sum, p) in probabilities.iter_mut().zip(member) {
-            *sum += p / count as f32;
-        }
-        truth = labels;
-    }
+        Ok((probabilities, truth))
+    };
+    let (probabilities, truth) = mean_of_members(tta.as_ref(), true)?;
     let (loss, accuracy) = loss_and_accuracy(&probabilities, &truth);
     println!(
         "{} validation rows (seed {}, fraction {}): {}loss {loss:.4}, accuracy {accuracy:.4}{}",
@@ -87,6 +90,27 @@ pub fn run(args: EvaluateArgs) -> Result<(), String> {
         },
         describe_tta(tta.as_ref())
     );
+    if tta.is_some() {
+        // Whether TTA helps differs from model to model (README.md, "Recipe"): show both.
+        let (plain, _) = mean_of_members(None, false)?;
+        let (plain_loss, plain_accuracy) = loss_and_accuracy(&plain, &truth);
+        let digits_changed = argmax_rows(&plain)
+            .iter()
+            .zip(argmax_rows(&probabilities))
+            .zip(&truth)
+            .map(|((&before, after), &label)| (after == label) as i64 - (before == label) as i64)
+            .sum::<i64>();
+        println!(
+            "without TTA: loss {plain_loss:.4}, accuracy {plain_accuracy:.4} (TTA {} {} \
+             validation digits)",
+            if digits_changed >= 0 {
+                "gains"
+            } else {
+                "loses"
+            },
+            digits_changed.abs()
+        );
+    }
     println!();
     print_evaluation(&truth, &argmax_rows(&probabilities));
     let errors = top_errors(&probabilities, &truth, args.errors);

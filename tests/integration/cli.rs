@@ -155,6 +155,7 @@ fn train_evaluate_and_predict_write_a_model_a_report_and_a_submission() {
             && ensemble.contains("(TTA: shift 1 px, rotation 5°, 6 variants)"),
         "{ensemble}"
     );
+    assert!(ensemble.contains("without TTA: loss "), "{ensemble}");
     let out = digit_lab(
         &[
             "evaluate",
