@@ -11,7 +11,7 @@ use digit_lab::evaluation::predict::argmax_rows;
 use digit_lab::model::{DigitNet, Preset};
 use digit_lab::model_file::{self, ModelMeta, Precision, TrainingSummary};
 use digit_lab::training::Trainer;
-use digit_lab::training::config::{LrSchedule, OptimizerConfig, TrainConfig};
+use digit_lab::training::config::{OptimizerConfig, TrainConfig};
 use digit_lab::training::events::{EpochSummary, FinishReason, TrainEvent};
 
 use super::common::{
@@ -91,12 +91,10 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     config.member = args.member;
     config.lr_decay_per_epoch = args.lr_decay.unwrap_or(config.lr_decay_per_epoch);
     config.label_smoothing = args.label_smoothing.unwrap_or(config.label_smoothing);
-    match (args.schedule, config.schedule) {
-        (Some(ScheduleArg::Stepwise), _) => config.schedule = LrSchedule::Stepwise,
-        (Some(ScheduleArg::OneCycle), LrSchedule::Stepwise) => {
-            config.schedule = LrSchedule::ONE_CYCLE
-        }
-        _ => {}
+    if let Some(schedule) = args.schedule {
+        config.schedule = config
+            .schedule
+            .with_one_cycle(schedule == ScheduleArg::OneCycle);
     }
     config.validation_fraction = args
         .validation_fraction

@@ -126,6 +126,17 @@ impl LrSchedule {
         }
     }
 
+    /// This schedule with one-cycle switched on or off: a one-cycle schedule keeps its own
+    /// warm-up and floor, a stepwise one gets [`LrSchedule::ONE_CYCLE`] (the page's checkbox and
+    /// the CLI's `--schedule` both mean this).
+    pub fn with_one_cycle(self, on: bool) -> Self {
+        match (on, self) {
+            (false, _) => LrSchedule::Stepwise,
+            (true, own @ LrSchedule::OneCycle { .. }) => own,
+            (true, LrSchedule::Stepwise) => LrSchedule::ONE_CYCLE,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             LrSchedule::Stepwise => "stepwise",
@@ -301,6 +312,16 @@ mod tests {
             }
         }
         assert_eq!(LrSchedule::Stepwise.factor(7, 10), 1.0);
+        let own = LrSchedule::OneCycle {
+            warmup: 0.2,
+            final_fraction: 0.5,
+        };
+        assert_eq!(own.with_one_cycle(true), own, "keeps its own shape");
+        assert_eq!(own.with_one_cycle(false), LrSchedule::Stepwise);
+        assert_eq!(
+            LrSchedule::Stepwise.with_one_cycle(true),
+            LrSchedule::ONE_CYCLE
+        );
     }
 
     #[test]

@@ -82,12 +82,7 @@ impl Preset {
                 checkpoint_monitor: Monitor::ValLoss,
                 ..base
             },
-            Preset::Tiny => TrainConfig {
-                epochs: 5,
-                batch_size: 32,
-                learning_rate: 2e-3,
-                ..own
-            },
+            Preset::Tiny => TrainConfig { epochs: 5, ..own },
         }
     }
 }

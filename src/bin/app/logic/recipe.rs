@@ -104,11 +104,6 @@ impl RecipeForm {
             ("adam", _) => OptimizerConfig::keras_adam(),
             _ => OptimizerConfig::rmsprop_with_epsilon(1e-7),
         };
-        let schedule = match (self.one_cycle, recipe.schedule) {
-            (false, _) => LrSchedule::Stepwise,
-            (true, own @ LrSchedule::OneCycle { .. }) => own,
-            (true, LrSchedule::Stepwise) => LrSchedule::ONE_CYCLE,
-        };
         let plateau = self.plateau.then(|| {
             recipe
                 .plateau
@@ -131,7 +126,7 @@ impl RecipeForm {
             optimizer,
             learning_rate: number(&self.learning_rate, "learning rate")?,
             lr_decay_per_epoch: number(&self.lr_decay, "learning-rate decay")?,
-            schedule,
+            schedule: recipe.schedule.with_one_cycle(self.one_cycle),
             label_smoothing: number(&self.label_smoothing, "label smoothing")?,
             plateau,
             early_stopping,
