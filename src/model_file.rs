@@ -23,10 +23,19 @@ use crate::model::DigitNet;
 use crate::model::{Architecture, Preset};
 use crate::training::config::TrainConfig;
 
+mod ensemble;
+pub use ensemble::{Ensemble, MAX_MEMBERS};
+#[cfg(feature = "engine")]
+pub use ensemble::{combine, with_figures};
+
 #[cfg(feature = "engine")]
 const METADATA_KEY: &str = "digit-lab";
 const FORMAT: &str = "digit-lab-model";
-const FORMAT_VERSION: u32 = 1;
+/// The newest format this build reads and writes: 2 holds ensembles (see [`ensemble`]).
+#[cfg(feature = "engine")]
+const FORMAT_VERSION: u32 = 2;
+/// What a single model's file is written as, so that older Digit Labs still read it.
+const SINGLE_MODEL_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelMeta {
@@ -37,6 +46,12 @@ pub struct ModelMeta {
     /// Input pixels are multiplied by this (the notebooks' `x / 255`).
     pub input_scale: f32,
     pub training: Option<TrainingSummary>,
+    /// The other members when this file is an ensemble (format 2); this metadata is member 1's.
+    /// Always written (`null` for a single model): the page ↔ worker wire format (bincode) is
+    /// not self-describing, so a skipped field would garble every message after it; older
+    /// readers of the JSON metadata ignore the key.
+    #[serde(default)]
+    pub ensemble: Option<Ensemble>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,11 +94,12 @@ impl ModelMeta {
     ) -> Self {
         Self {
             format: FORMAT.into(),
-            format_version: FORMAT_VERSION,
+            format_version: SINGLE_MODEL_VERSION,
             preset,
             architecture,
             input_scale: 1.0 / 255.0,
             training,
+            ensemble: None,
         }
     }
 }
@@ -105,12 +121,15 @@ pub enum ModelFileError {
     Mismatch(String, String),
     #[error("{0} describes a model Digit Lab cannot use: {1}. Choose another model file.")]
     Invalid(String, String),
+    #[error("These models cannot form an ensemble: {0}")]
+    CannotCombine(String),
     #[error("reading the weights from the device failed: {0}")]
     Read(String),
 }
 
 #[cfg(feature = "engine")]
-/// Serialise a model (any device; reads are async).
+/// Serialise a single model (any device; reads are async); an ensemble's metadata is written as
+/// its member 1's, since only that member's weights are given.
 pub async fn to_bytes(
     model: &DigitNet,
     meta: &ModelMeta,
@@ -136,12 +155,8 @@ pub async fn to_bytes(
             burn_pack::Tensor::new(path, dtype, shape, Some(id), bytes)
         })
         .collect();
-    let json = serde_json::to_string(meta).expect("metadata is plain data");
-    let bytes = burn_pack::Writer::new(tensors)
-        .with_metadata(METADATA_KEY, &json)
-        .into_bytes()
-        .map_err(|e| ModelFileError::Read(e.to_string()))?;
-    Ok(bytes.to_vec())
+    let single = meta.members().swap_remove(0);
+    ensemble::pack("the model", tensors, &single)
 }
 
 /// Read only the metadata (cheap: no weights are decoded).
@@ -177,10 +192,22 @@ const MAX_RECORDED_ROWS: usize = 100_000_000;
 
 #[cfg(feature = "engine")]
 impl ModelMeta {
-    /// Every field a loaded file may not be trusted with: the architecture must build within
-    /// bounds (see [`Architecture::summary`]), the input scale and the training record must be
-    /// usable as they are.
+    /// Every field a loaded file may not be trusted with, its ensemble record's included.
     fn check(&self) -> Result<(), String> {
+        self.check_member()?;
+        match &self.ensemble {
+            Some(ensemble) => ensemble.check(self),
+            None => Ok(()),
+        }
+    }
+
+    /// One member's fields: the architecture must build within bounds (see
+    /// [`Architecture::summary`]), the input scale and the training record must be usable as
+    /// they are.
+    fn check_member(&self) -> Result<(), String> {
+        if self.format != FORMAT {
+            return Err(format!("a member has format {:?}", self.format));
+        }
         self.architecture.summary().map_err(|e| e.to_string())?;
         if !(self.input_scale.is_finite() && self.input_scale > 0.0) {
             return Err(format!(
@@ -237,24 +264,53 @@ fn check_weights(file_name: &str, bytes: &[u8]) -> Result<(), ModelFileError> {
 }
 
 #[cfg(feature = "engine")]
-/// Load a model file onto a device (weights are uploaded, never read back).
+/// Load a model file onto a device (weights are uploaded, never read back): one network per
+/// member (one for a single model), and the file's metadata.
 pub fn from_bytes(
     file_name: &str,
     bytes: &[u8],
     device: &Device,
-) -> Result<(DigitNet, ModelMeta), ModelFileError> {
+) -> Result<(Vec<DigitNet>, ModelMeta), ModelFileError> {
     let meta = read_meta(file_name, bytes)?;
     check_weights(file_name, bytes)?;
+    if meta.ensemble.is_none() {
+        return Ok((vec![load_weights(file_name, &meta, bytes, device)?], meta));
+    }
+    let members = meta.members();
+    let nets = ensemble::split(file_name, &meta, bytes)?
+        .into_iter()
+        .zip(&members)
+        .enumerate()
+        .map(|(i, (tensors, member))| {
+            let bytes = ensemble::pack(file_name, tensors, member)?;
+            load_weights(file_name, member, &bytes, device).map_err(|e| match e {
+                ModelFileError::Mismatch(name, why) => {
+                    ModelFileError::Mismatch(name, format!("member {}: {why}", i + 1))
+                }
+                other => other,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((nets, meta))
+}
+
+#[cfg(feature = "engine")]
+/// A single model's weights into a network of its architecture.
+fn load_weights(
+    file_name: &str,
+    meta: &ModelMeta,
+    bytes: &[u8],
+    device: &Device,
+) -> Result<DigitNet, ModelFileError> {
     let mismatch = |why: String| ModelFileError::Mismatch(file_name.into(), why);
     let model =
         DigitNet::new(&meta.architecture, device, 0).map_err(|e| mismatch(e.to_string()))?;
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
         .map_err(|e| mismatch(e.to_string()))?
         .with_dtype_policy(DTypePolicy::CastToModule);
-    let model = model
+    model
         .try_load_record(record)
-        .map_err(|e| mismatch(e.to_string()))?;
-    Ok((model, meta))
+        .map_err(|e| mismatch(e.to_string()))
 }
 
 #[cfg(feature = "engine")]

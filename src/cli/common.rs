@@ -131,11 +131,11 @@ pub fn compute_device(arg: DeviceArg) -> Result<ComputeDevice, String> {
 /// README.md), used when no `--model` is given.
 const BUNDLED_MODEL: &[u8] = include_bytes!("../../assets/model.bpk");
 
-/// A model file, or the bundled model when `path` is `None`.
+/// A model file (each member of an ensemble), or the bundled model when `path` is `None`.
 pub fn load_model(
     path: Option<&Path>,
     device: &ComputeDevice,
-) -> Result<(DigitNet, ModelMeta), String> {
+) -> Result<(Vec<DigitNet>, ModelMeta), String> {
     let (name, bytes) = match path {
         Some(path) => (file_name(path), read_file(path)?),
         None => ("the bundled model".to_string(), BUNDLED_MODEL.to_vec()),
@@ -143,22 +143,31 @@ pub fn load_model(
     model_file::from_bytes(&name, &bytes, &device.device).map_err(|e| e.to_string())
 }
 
-/// Every model file given (the bundled model when none is), with the names to report them by.
+/// Every model given (the bundled model when none is), an ensemble file as its members, with
+/// the names to report them by.
 pub fn load_models(
     paths: &[std::path::PathBuf],
     device: &ComputeDevice,
 ) -> Result<Vec<(String, DigitNet, ModelMeta)>, String> {
-    if paths.is_empty() {
-        let (model, meta) = load_model(None, device)?;
-        return Ok(vec![("the bundled model".into(), model, meta)]);
+    let files: Vec<Option<&Path>> = if paths.is_empty() {
+        vec![None]
+    } else {
+        paths.iter().map(|p| Some(p.as_path())).collect()
+    };
+    let mut members = Vec::new();
+    for path in files {
+        let name = path.map_or("the bundled model".into(), |p| p.display().to_string());
+        let (nets, meta) = load_model(path, device)?;
+        let count = nets.len();
+        for (k, (net, member)) in nets.into_iter().zip(meta.members()).enumerate() {
+            let name = match count {
+                1 => name.clone(),
+                _ => format!("{name} (member {} of {count})", k + 1),
+            };
+            members.push((name, net, member));
+        }
     }
-    paths
-        .iter()
-        .map(|path| {
-            let (model, meta) = load_model(Some(path), device)?;
-            Ok((path.display().to_string(), model, meta))
-        })
-        .collect()
+    Ok(members)
 }
 
 /// Probabilities of a model for some rows of a labelled set, and the rows' true labels.

@@ -2,6 +2,7 @@
 
 mod bench;
 mod common;
+mod ensemble;
 mod evaluate;
 mod interrupt;
 mod predict;
@@ -109,6 +110,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Validation metrics, confusion matrix and classification report of a model.
     Evaluate(evaluate::EvaluateArgs),
+    /// Combine model files into one ensemble file (and measure it with --train).
+    Ensemble(ensemble::EnsembleArgs),
     /// Measure CSV parsing and training/inference speed.
     Bench(bench::BenchArgs),
 }
@@ -120,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Evaluate(args) => evaluate::run(args),
+        Command::Ensemble(args) => ensemble::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

@@ -24,6 +24,8 @@ pub enum Operation {
     /// Saving the best weights while training runs.
     Checkpoint,
     LoadModel,
+    /// Combining model files into an ensemble.
+    CombineModels,
     SaveModel,
     Classify,
     Activations,
@@ -49,6 +51,7 @@ impl std::fmt::Display for Operation {
             Self::Train => "Train",
             Self::Checkpoint => "Checkpoint",
             Self::LoadModel => "Load model",
+            Self::CombineModels => "Combine models",
             Self::SaveModel => "Save model",
             Self::Classify => "Classify",
             Self::Activations => "Activations",

@@ -98,6 +98,14 @@ pub enum Command {
         file_name: String,
         source: ModelSource,
     },
+    /// Combine model files into one ensemble file and make it current (named `file_name`). The
+    /// files' bytes come alongside one after another; `parts` names each with its length. With
+    /// train.csv loaded, the ensemble's accuracy on the members' validation split is measured
+    /// and recorded in the file.
+    CombineModels {
+        file_name: String,
+        parts: Vec<(String, usize)>,
+    },
     /// Predict the loaded train.csv's validation split with the current model (the split it was
     /// trained with, when recorded) to fill the insight views.
     EvaluateValidation,

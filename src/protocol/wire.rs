@@ -146,11 +146,38 @@ mod tests {
     }
 
     #[test]
+    fn model_metadata_survives_the_trip_single_or_ensemble() {
+        use crate::model::Preset;
+        use crate::model_file::{Ensemble, ModelMeta};
+        let single = ModelMeta::new(Some(Preset::Tiny), Preset::Tiny.architecture(), None);
+        let mut ensemble = single.clone();
+        ensemble.ensemble = Some(Ensemble {
+            others: vec![single.clone()],
+            val_accuracy: Some(0.99),
+            val_loss: None,
+        });
+        for meta in [single, ensemble] {
+            let reply = Reply::ModelReady(Box::new(ModelInfo {
+                source: ModelSource::Bundled,
+                meta,
+                layers: Vec::new(),
+                parameters: 7,
+            }));
+            assert_eq!(round_trip(&reply), reply);
+        }
+    }
+
+    #[test]
     fn commands_round_trip_and_garbage_is_an_error() {
         let command = Command::Activations {
             image: ImageRef::Pixels(vec![1; 784]),
         };
         assert_eq!(round_trip(&command), command);
+        let combine = Command::CombineModels {
+            file_name: "e.bpk".into(),
+            parts: vec![("a.bpk".into(), 10), ("b.bpk".into(), 20)],
+        };
+        assert_eq!(round_trip(&combine), combine);
         assert!(decode::<Command>(&[0xff; 9]).is_err());
         assert!(decode::<Reply>(&[]).is_err());
     }

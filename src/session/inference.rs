@@ -5,7 +5,7 @@ use super::*;
 impl Session {
     pub(super) async fn classify(&self, pixels: Vec<u8>, emit: Emit<'_>) {
         let operation = Operation::Classify;
-        let Some((net, _)) = self.inference_model() else {
+        let Some((nets, _)) = self.inference_model() else {
             return emit(needs(operation, Prerequisite::Model), None);
         };
         let Some(device) = self.device(operation, emit) else {
@@ -16,8 +16,16 @@ impl Session {
             return emit(failed(operation, problem), None);
         }
         let digits = Digits::new(pixels.clone(), None);
-        match predict_probabilities(&net, &digits, &[0], &device.device, 1, None, &mut |_, _| {})
-            .await
+        match predict_ensemble(
+            &nets,
+            &digits,
+            &[0],
+            &device.device,
+            1,
+            None,
+            &mut |_, _| {},
+        )
+        .await
         {
             Ok(probabilities) => emit(
                 Reply::Classification {
@@ -32,7 +40,7 @@ impl Session {
 
     pub(super) async fn activations(&self, image: ImageRef, emit: Emit<'_>) {
         let operation = Operation::Activations;
-        let Some((net, architecture)) = self.inference_model() else {
+        let Some((nets, architecture)) = self.inference_model() else {
             return emit(needs(operation, Prerequisite::Model), None);
         };
         let Some(device) = self.device(operation, emit) else {
@@ -51,7 +59,7 @@ impl Session {
             let problem = Problem::Input("that image is not available".into());
             return emit(failed(operation, problem), None);
         };
-        match feature_maps(&net, architecture, &pixels, &device.device).await {
+        match feature_maps(&nets[0], architecture, &pixels, &device.device).await {
             Ok(layers) => emit(
                 Reply::Activations {
                     input: pixels,
@@ -77,7 +85,7 @@ impl Session {
         let Some(test) = self.test.clone() else {
             return emit(needs(operation, Prerequisite::TestData), None);
         };
-        let Some((net, _)) = self.inference_model() else {
+        let Some((nets, _)) = self.inference_model() else {
             return emit(needs(operation, Prerequisite::Model), None);
         };
         let Some(device) = self.device(operation, emit) else {
@@ -85,8 +93,8 @@ impl Session {
         };
         let rows: Vec<usize> = (0..test.len()).collect();
         let tta = tta.then(Tta::default);
-        let result = predict_probabilities(
-            &net,
+        let result = predict_ensemble(
+            &nets,
             &test,
             &rows,
             &device.device,

@@ -116,8 +116,8 @@ impl Session {
             return;
         };
         let Split { validation, .. } = model.meta.validation_split(&train);
-        let result = predict_probabilities(
-            &model.net,
+        let result = predict_ensemble(
+            &model.nets,
             &train,
             &validation,
             &device.device,

@@ -6,6 +6,7 @@
 //! [`Session::train_step`], so the driver can interleave commands (pause, draw, inspect) with
 //! training without any shared mutable state.
 
+mod ensemble;
 mod inference;
 mod insights;
 mod training;
@@ -17,7 +18,7 @@ use crate::data::csv::{CsvKind, parse_csv};
 use crate::data::dataset::{Digits, Split};
 use crate::device::{self, ComputeDevice, DeviceKind};
 use crate::evaluation::activations::feature_maps;
-use crate::evaluation::predict::{Tta, argmax_rows, predict_probabilities};
+use crate::evaluation::predict::{Tta, argmax_rows, predict_ensemble};
 use crate::model::{DigitNet, Preset};
 use crate::model_file::{self, ModelMeta, Precision, TrainingSummary};
 use crate::protocol::*;
@@ -34,7 +35,8 @@ const PREDICT_BATCH_SIZE: usize = 500;
 const PREVIEW_COUNT: usize = 18;
 
 struct CurrentModel {
-    net: DigitNet,
+    /// One network per member (one for a single model).
+    nets: Vec<DigitNet>,
     meta: ModelMeta,
 }
 
@@ -115,6 +117,10 @@ impl Session {
             Command::PredictTest { tta } => self.predict_test(tta, emit).await,
             Command::LoadModel { file_name, source } => {
                 self.load_model(&file_name, source, payload.unwrap_or_default(), emit)
+            }
+            Command::CombineModels { file_name, parts } => {
+                let bytes = payload.unwrap_or_default();
+                self.combine_models(&file_name, &parts, &bytes, emit).await
             }
             Command::EvaluateValidation => self.evaluate_validation(emit).await,
         }
@@ -267,7 +273,7 @@ impl Session {
     /// Make a model current; `file` is its model file, sent along for download and storage.
     fn set_model(
         &mut self,
-        net: DigitNet,
+        nets: Vec<DigitNet>,
         meta: ModelMeta,
         source: ModelSource,
         file: Vec<u8>,
@@ -277,17 +283,18 @@ impl Session {
             Reply::ModelReady(Box::new(model_info(meta.clone(), source))),
             Some(file),
         );
-        self.model = Some(CurrentModel { net, meta });
+        self.model = Some(CurrentModel { nets, meta });
     }
 
-    /// The model to use for inference: the one being trained, else the current one.
-    fn inference_model(&self) -> Option<(DigitNet, &crate::model::Architecture)> {
+    /// The model to use for inference: the one being trained, else the current one (every
+    /// member of an ensemble; the architecture is member 1's, whose activations are shown).
+    fn inference_model(&self) -> Option<(Vec<DigitNet>, &crate::model::Architecture)> {
         if let Some(run) = &self.run {
-            return Some((run.trainer.current_model(), &run.architecture));
+            return Some((vec![run.trainer.current_model()], &run.architecture));
         }
         self.model
             .as_ref()
-            .map(|m| (m.net.clone(), &m.meta.architecture))
+            .map(|m| (m.nets.clone(), &m.meta.architecture))
     }
 
     fn load_model(&mut self, file_name: &str, source: ModelSource, bytes: Vec<u8>, emit: Emit<'_>) {
@@ -299,9 +306,9 @@ impl Session {
             return;
         };
         match model_file::from_bytes(file_name, &bytes, &device.device) {
-            Ok((net, meta)) => {
+            Ok((nets, meta)) => {
                 self.validation = None;
-                self.set_model(net, meta, source, bytes, emit);
+                self.set_model(nets, meta, source, bytes, emit);
             }
             Err(e) => emit(failed(operation, Problem::ModelFile(e)), None),
         }
@@ -310,7 +317,12 @@ impl Session {
 
 fn model_info(meta: ModelMeta, source: ModelSource) -> ModelInfo {
     let layers = meta.architecture.summary().unwrap_or_default();
-    let parameters = layers.iter().map(|l| l.params).sum();
+    // Every member's: an ensemble's cost is all of them.
+    let parameters = meta
+        .members()
+        .iter()
+        .map(|m| m.architecture.param_count())
+        .sum();
     ModelInfo {
         source,
         meta,

@@ -141,9 +141,8 @@ impl Session {
             Ok(bytes) => bytes,
             Err(e) => return emit(failed(Operation::SaveModel, Problem::ModelFile(e)), None),
         };
-        let accuracy = |meta: &ModelMeta| meta.training.as_ref().and_then(|t| t.val_accuracy);
-        let current = self.model.as_ref().and_then(|m| accuracy(&m.meta));
-        match (accuracy(&meta), current) {
+        let current = self.model.as_ref().and_then(|m| m.meta.val_accuracy());
+        match (meta.val_accuracy(), current) {
             (Some(new), Some(current)) if new < current - FAR_WORSE => emit(
                 Reply::RunKept {
                     model: Box::new(model_info(meta, ModelSource::Trained)),
@@ -151,7 +150,7 @@ impl Session {
                 },
                 Some(bytes),
             ),
-            _ => self.set_model(net, meta, ModelSource::Trained, bytes, emit),
+            _ => self.set_model(vec![net], meta, ModelSource::Trained, bytes, emit),
         }
     }
 

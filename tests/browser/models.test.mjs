@@ -1,7 +1,8 @@
 // The model library (on the CPU path: tiny runs on 1,000 rows): a stored model that cannot be
 // loaded is quarantined and the bundled model used; "Download model" gives exactly the current
 // model's file; every run is kept, and using, renaming and deleting entries persist across
-// reloads; "Use the bundled model" deletes nothing; two tabs do not overwrite each other.
+// reloads; "Use the bundled model" deletes nothing; two tabs do not overwrite each other; two
+// members of a recipe combine into one ensemble file that Draw uses.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -11,11 +12,12 @@ import path from "node:path";
 import {
   DIST,
   csvSlice,
+  drawOne,
   launch,
   loadCsv,
   openApp,
   serve,
-  startTraining,
+  setField,
   waitForRows,
   waitForTraining,
 } from "./harness.mjs";
@@ -56,9 +58,17 @@ async function entries(page) {
   return page.$$eval(ENTRY, (rows) => rows.map((r) => ({ ...r.dataset })));
 }
 
-/** Train one tiny epoch; the run's model is far worse than the bundled one and is kept aside. */
-async function tinyRun(page) {
-  await startTraining(page, { preset: "tiny", epochs: 1, batch: 64 });
+/**
+ * Train one tiny epoch as ensemble member `member`; the run's model is far worse than the
+ * bundled one and is kept aside.
+ */
+async function tinyRun(page, member = 0) {
+  await page.click('[data-testid="tab-train"]');
+  await page.selectOption('[data-testid="model-select"]', "tiny");
+  await setField(page, "epochs-input", 1);
+  await setField(page, "batch-size-input", 64);
+  await setField(page, "member-input", member);
+  await page.click('[data-testid="train-button"]');
   await waitForTraining(page);
   await page.click('[data-testid="tab-model"]');
   await page.waitForSelector('[data-testid="kept-run"]:visible', { timeout: 30_000 });
@@ -225,4 +235,46 @@ test("two tabs keep each other's models", async () => {
   } finally {
     await other.close();
   }
+});
+
+test("two members of a recipe combine into one ensemble file: Draw answers their mean", async () => {
+  const { page, problems } = browser;
+  await loadCsv(page, "train", csvSlice("train", 1000));
+  await waitForRows(page, "train", 1000);
+  await tinyRun(page, 0);
+  await tinyRun(page, 1);
+  const [second, first] = await entries(page);
+  assert.ok(first.id.startsWith("run-") && second.id.startsWith("run-"));
+  const answers = [];
+  for (const id of [first.id, second.id]) {
+    await page.click(`${entryWith(id)} [data-testid="library-use"]`);
+    await page.waitForSelector(`${entryWith(id)}[data-current="true"]`);
+    answers.push((await drawOne(page)).split(" ").map(Number));
+    await page.click('[data-testid="tab-model"]');
+  }
+  assert.equal(await page.isDisabled('[data-testid="combine-models"]'), true, "nothing ticked");
+  for (const id of [first.id, second.id]) {
+    await page.check(`${entryWith(id)} [data-testid="library-select"]`);
+  }
+  await page.click('[data-testid="combine-models"]');
+  const ensemble = `${ENTRY}[data-current="true"][data-name^="ensemble of "]`;
+  await page.waitForSelector(ensemble, { timeout: 60_000 });
+  const text = await page.textContent('[data-testid="model-ensemble"]');
+  assert.match(text, /An ensemble of 2 models.+validation accuracy \d+\.\d\d%/, text);
+  const file = await download(page, '[data-testid="model-download"]');
+  assert.match(file.name, /^ensemble-of-.+\.bpk$/);
+  const mean = answers[0].map((p, i) => (p + answers[1][i]) / 2);
+  const answer = (await drawOne(page)).split(" ").map(Number);
+  const worst = Math.max(...answer.map((p, i) => Math.abs(p - mean[i])));
+  assert.ok(worst < 1e-4, `Draw answers the members' mean: ${answer} vs ${mean}`);
+
+  // One entry, kept across a reload like any other model.
+  await page.click('[data-testid="tab-model"]');
+  await saved(page);
+  await openApp(page, server.url);
+  await waitForSource(page, "Stored");
+  await page.click('[data-testid="tab-model"]');
+  await page.waitForSelector(ensemble);
+  await page.waitForSelector('[data-testid="model-ensemble"]');
+  assert.deepEqual(problems, []);
 });

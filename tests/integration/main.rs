@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod csv_adversarial;
 mod csv_real_data;
+mod ensemble;
 mod session;
 mod training;
 mod untrusted;

@@ -11,13 +11,13 @@ use digit_lab::protocol::{
 use digit_lab::session::Session;
 use digit_lab::training::events::TrainEvent;
 
-struct Driver {
+pub(crate) struct Driver {
     session: Session,
     replies: Vec<(Reply, Option<Vec<u8>>)>,
 }
 
 impl Driver {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut driver = Self {
             session: Session::new(),
             replies: Vec::new(),
@@ -27,7 +27,11 @@ impl Driver {
     }
 
     /// Send a command and return the replies it produced.
-    fn send(&mut self, command: Command, bytes: Option<Vec<u8>>) -> Vec<(Reply, Option<Vec<u8>>)> {
+    pub(crate) fn send(
+        &mut self,
+        command: Command,
+        bytes: Option<Vec<u8>>,
+    ) -> Vec<(Reply, Option<Vec<u8>>)> {
         let mut out = Vec::new();
         pollster::block_on(
             self.session
@@ -47,7 +51,7 @@ impl Driver {
     }
 }
 
-fn load_train(driver: &mut Driver, rows: usize) {
+pub(crate) fn load_train(driver: &mut Driver, rows: usize) {
     let bytes = common::csv_head("train.csv.gz", rows);
     let replies = driver.send(
         Command::LoadCsv {

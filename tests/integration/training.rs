@@ -154,8 +154,11 @@ fn model_files_round_trip_to_identical_predictions() {
         let meta = ModelMeta::new(Some(preset), preset.architecture(), None);
         let bytes =
             pollster::block_on(model_file::to_bytes(&model, &meta, Precision::F32)).unwrap();
-        let (loaded, loaded_meta) = model_file::from_bytes("m.bpk", &bytes, &cpu.device).unwrap();
+        let (mut loaded, loaded_meta) =
+            model_file::from_bytes("m.bpk", &bytes, &cpu.device).unwrap();
         assert_eq!(loaded_meta, meta);
+        assert_eq!(loaded.len(), 1, "a single model is one member");
+        let loaded = loaded.remove(0);
         let predict = |m: &DigitNet| {
             pollster::block_on(predict_probabilities(
                 m,
@@ -176,7 +179,7 @@ fn model_files_round_trip_to_identical_predictions() {
             "f16 file is about half the size"
         );
         let (loaded, _) = model_file::from_bytes("m.bpk", &half, &cpu.device).unwrap();
-        let (a, b) = (predict(&model), predict(&loaded));
+        let (a, b) = (predict(&model), predict(&loaded[0]));
         let worst = a
             .iter()
             .zip(&b)

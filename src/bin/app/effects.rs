@@ -115,6 +115,30 @@ pub fn send_load(state: AppState, load: Load, file_name: String, bytes: Uint8Arr
     worker::send_with_bytes(Command::LoadModel { file_name, source }, Some(bytes));
 }
 
+/// Combine library entries into one ensemble file in the worker; it becomes a new entry, made
+/// current, once the worker accepted it (a refusal says why and changes nothing).
+pub async fn combine_entries(state: AppState, entries: Vec<Entry>, name: String) {
+    let mut parts = Vec::with_capacity(entries.len());
+    let mut bytes = Vec::new();
+    for entry in &entries {
+        match storage::read_file(&entry.id).await {
+            Ok(file) => {
+                parts.push((entry.download_name(), file.len()));
+                bytes.extend_from_slice(&file);
+            }
+            Err(reason) => {
+                let problem =
+                    Problem::Browser(format!("could not read \"{}\": {reason}", entry.name));
+                return state.report(Failure::new(Operation::Storage, problem));
+            }
+        }
+    }
+    state.library.update(|l| l.combining(name.clone()));
+    let file_name = format!("{name}.bpk");
+    let bytes = Uint8Array::from(bytes.as_slice());
+    worker::send_with_bytes(Command::CombineModels { file_name, parts }, Some(bytes));
+}
+
 /// Once a worker's device is ready. A replacement worker gets the model the old one held;
 /// a fresh page the library's current entry, else the bundled model. A stored model that
 /// cannot be read is quarantined (see `logic::library`).

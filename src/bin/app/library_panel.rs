@@ -68,12 +68,24 @@ pub fn LibraryPanel() -> impl IntoView {
             .library
             .with(|l| l.entries.iter().map(|e| e.id.clone()).collect::<Vec<_>>())
     });
+    let combination = Memo::new(move |_| state.library.with(|l| l.combination()));
+    let cannot_combine = move || {
+        combination.with(Option::is_none)
+            || state.run.with(|r| r.is_busy())
+            || state.library.with(|l| l.loading())
+    };
+    let combine = move |_| {
+        if let Some((entries, name)) = combination.get_untracked() {
+            leptos::task::spawn_local(effects::combine_entries(state, entries, name));
+        }
+    };
     view! {
         <h3>"Models kept in this browser"</h3>
         <table class="library" data-testid="model-library"
             data-saving=move || state.library.with(|l| l.saving > 0).to_string()>
             <thead>
                 <tr>
+                    <th title="tick models to combine into an ensemble">"combine"</th>
                     <th>"name"</th><th>"model"</th><th>"validation accuracy"</th>
                     <th>"saved"</th><th>"size"</th><th></th>
                 </tr>
@@ -83,6 +95,13 @@ pub fn LibraryPanel() -> impl IntoView {
                     children=move |id| view! { <LibraryRow id=id /> } />
             </tbody>
         </table>
+        <div class="buttons">
+            <button data-testid="combine-models" on:click=combine disabled=cannot_combine
+                title="average the ticked models' predictions: train them with the same seed \
+                       and a different ensemble member number">
+                "Combine ticked models into an ensemble"
+            </button>
+        </div>
         <Show when=move || ids.with(Vec::is_empty)>
             <p class="subtle">
                 "None yet: each training run's best model and each model file you load are \
@@ -176,6 +195,15 @@ fn LibraryRow(id: String) -> impl IntoView {
             data-broken=move || broken().is_some().to_string()
             data-name=field(|e| e.name.clone())
             class:current=move || current.get() class:broken=move || broken().is_some()>
+            <td>
+                <input type="checkbox" data-testid="library-select"
+                    prop:checked=move || state.library.with(|l| {
+                        id.with_value(|id| l.selected.iter().any(|s| s == id))
+                    })
+                    on:change=move |_| state.library.update(|l| {
+                        id.with_value(|id| l.toggle_selected(id))
+                    }) />
+            </td>
             <td class="name">
                 <Show when=move || editing.get()
                     fallback=move || view! {
@@ -219,6 +247,9 @@ fn LibraryRow(id: String) -> impl IntoView {
 
 fn describe_model(entry: &Entry) -> String {
     let preset = entry.preset.clone().unwrap_or_else(|| "custom".into());
+    if entry.members > 1 {
+        return format!("ensemble of {} models ({preset} first)", entry.members);
+    }
     match (entry.kind, entry.epoch) {
         (EntryKind::Run, Some(epoch)) => {
             format!("{preset}, trained here (best epoch {})", epoch + 1)

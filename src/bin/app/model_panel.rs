@@ -88,8 +88,15 @@ pub fn ModelPanel() -> impl IntoView {
             <LibraryPanel />
             <h3>"The model in use"</h3>
             {move || state.model.with(|m| m.current.clone()).map(|m| {
-                let training = m.meta.training.clone();
+                let training = m.meta.training.clone().filter(|_| m.meta.ensemble.is_none());
+                let ensemble = m.meta.ensemble.as_ref().map(|e| format!(
+                    "An ensemble of {} models: predictions are the mean of their probabilities \
+                     · validation accuracy {} · layers below are member 1's",
+                    e.others.len() + 1,
+                    e.val_accuracy.map_or("not measured (load train.csv and combine again)".into(),
+                        percent)));
                 view! {
+                    {ensemble.map(|text| view! { <p data-testid="model-ensemble">{text}</p> })}
                     <p>{format!("{} parameters", m.parameters)}
                         {training.map(|t| format!(
                             " · trained {} epochs on {} rows ({}) · best validation accuracy {}",

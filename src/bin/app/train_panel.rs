@@ -30,6 +30,7 @@ pub struct TrainSettings {
     pub label_smoothing: RwSignal<String>,
     pub validation_fraction: RwSignal<String>,
     pub seed: RwSignal<String>,
+    pub member: RwSignal<String>,
     pub rotation: RwSignal<String>,
     pub zoom: RwSignal<String>,
     pub width_shift: RwSignal<String>,
@@ -53,6 +54,7 @@ impl TrainSettings {
             label_smoothing: RwSignal::new(String::new()),
             validation_fraction: RwSignal::new(String::new()),
             seed: RwSignal::new(String::new()),
+            member: RwSignal::new(String::new()),
             rotation: RwSignal::new(String::new()),
             zoom: RwSignal::new(String::new()),
             width_shift: RwSignal::new(String::new()),
@@ -92,7 +94,7 @@ impl TrainSettings {
     }
 
     /// The text fields, in [`RecipeForm::text_values`]' order.
-    fn text_fields(&self) -> [RwSignal<String>; 14] {
+    fn text_fields(&self) -> [RwSignal<String>; 15] {
         [
             self.epochs,
             self.batch_size,
@@ -102,6 +104,7 @@ impl TrainSettings {
             self.label_smoothing,
             self.validation_fraction,
             self.seed,
+            self.member,
             self.rotation,
             self.zoom,
             self.width_shift,
@@ -236,6 +239,8 @@ pub fn TrainPanel() -> impl IntoView {
                         <Field label="Validation fraction" value=settings.validation_fraction
                             testid="validation-input" />
                         <Field label="Seed" value=settings.seed testid="seed-input" />
+                        <Field label="Ensemble member" value=settings.member
+                            testid="member-input" />
                     </div>
                     <h3>"Augmentation"</h3>
                     <div class="field-row">

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use digit_lab::model::Preset;
-use digit_lab::model_file::ModelFileError;
+use digit_lab::model_file::{MAX_MEMBERS, ModelFileError};
 use digit_lab::protocol::{Failure, ModelInfo, ModelSource, Operation, Problem};
 
 use super::model;
@@ -138,6 +138,8 @@ pub struct LibraryState {
     /// Storage writes queued or under way (`effects` counts them): a reload now could lose
     /// them.
     pub saving: usize,
+    /// Entries ticked to combine into an ensemble, in the order ticked.
+    pub selected: Vec<String>,
     /// Loads sent and not answered yet, oldest first.
     pending: VecDeque<Load>,
     /// This tab's tag in new ids, and a counter for ids made in the same millisecond.
@@ -260,10 +262,47 @@ impl LibraryState {
             return Vec::new();
         }
         self.entries.retain(|e| e.id != id);
+        self.selected.retain(|s| s != id);
         if self.kept.as_ref().is_some_and(|k| k.entry == id) {
             self.kept = None;
         }
         vec![Op::Delete(id.to_string())]
+    }
+
+    /// Tick or untick an entry for "combine into an ensemble".
+    pub fn toggle_selected(&mut self, id: &str) {
+        match self.selected.iter().position(|s| s == id) {
+            Some(i) => {
+                self.selected.remove(i);
+            }
+            None if self.entry(id).is_some() => self.selected.push(id.to_string()),
+            None => {}
+        }
+    }
+
+    /// The ticked entries and the name of their ensemble, when they can be combined (2 to
+    /// [`MAX_MEMBERS`] models in all, none broken); the worker checks the rest (same
+    /// validation split, not the same model twice) and says why not.
+    pub fn combination(&self) -> Option<(Vec<Entry>, String)> {
+        let entries: Vec<Entry> = self
+            .selected
+            .iter()
+            .filter_map(|id| self.entry(id).cloned())
+            .collect();
+        let members: usize = entries.iter().map(|e| e.members.max(1)).sum();
+        let usable = entries.iter().all(|e| e.broken.is_none());
+        if !(usable && entries.len() >= 2 && (2..=MAX_MEMBERS).contains(&members)) {
+            return None;
+        }
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        let name = format!("ensemble of {}", names.join(" + "));
+        Some((entries, name))
+    }
+
+    /// The ticked entries were sent to be combined: the answer becomes a new file entry.
+    pub fn combining(&mut self, name: String) {
+        self.selected.clear();
+        self.sending(Load::File(name));
     }
 
     /// Fold one event in; `now` is the wall clock (ms since the Unix epoch) for new entries.
@@ -409,6 +448,7 @@ impl LibraryState {
                     created: now,
                     size: 0,
                     broken: None,
+                    members: 0,
                 };
                 entry.describe(info, size);
                 self.entries.insert(0, entry.clone());
@@ -508,6 +548,7 @@ impl LibraryState {
                 created,
                 size: 0,
                 broken: None,
+                members: 0,
             },
         );
         &mut self.entries[0]
@@ -529,7 +570,7 @@ fn reason(e: &ModelFileError) -> String {
         }
         ModelFileError::Mismatch(_, why) => format!("it does not match its architecture ({why})"),
         ModelFileError::Invalid(_, why) => format!("it describes an unusable model ({why})"),
-        ModelFileError::Read(why) => why.clone(),
+        ModelFileError::CannotCombine(why) | ModelFileError::Read(why) => why.clone(),
     }
 }
 

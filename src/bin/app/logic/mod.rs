@@ -86,7 +86,7 @@ pub fn effect_of(reply: &Reply, bytes: Option<Vec<u8>>) -> Option<Effect> {
         },
         (
             Reply::Error(Failure {
-                operation: Operation::LoadModel,
+                operation: Operation::LoadModel | Operation::CombineModels,
                 problem,
             }),
             _,

@@ -21,6 +21,9 @@ pub struct RecipeForm {
     pub label_smoothing: String,
     pub validation_fraction: String,
     pub seed: String,
+    /// Ensemble member number: members share the seed's validation split and differ in all
+    /// else random, so they can be combined into one ensemble file.
+    pub member: String,
     pub rotation: String,
     pub zoom: String,
     pub width_shift: String,
@@ -48,6 +51,7 @@ impl RecipeForm {
             label_smoothing: c.label_smoothing.to_string(),
             validation_fraction: c.validation_fraction.to_string(),
             seed: c.seed.to_string(),
+            member: c.member.to_string(),
             rotation: a.rotation_degrees.to_string(),
             zoom: a.zoom.to_string(),
             width_shift: a.width_shift.to_string(),
@@ -61,11 +65,11 @@ impl RecipeForm {
     }
 
     /// The text fields in a fixed order (for a form that binds one input to each).
-    pub fn text_values(&self) -> [String; 14] {
+    pub fn text_values(&self) -> [String; 15] {
         self.clone().text_values_mut().map(|value| value.clone())
     }
 
-    pub fn text_values_mut(&mut self) -> [&mut String; 14] {
+    pub fn text_values_mut(&mut self) -> [&mut String; 15] {
         [
             &mut self.epochs,
             &mut self.batch_size,
@@ -75,6 +79,7 @@ impl RecipeForm {
             &mut self.label_smoothing,
             &mut self.validation_fraction,
             &mut self.seed,
+            &mut self.member,
             &mut self.rotation,
             &mut self.zoom,
             &mut self.width_shift,
@@ -134,7 +139,7 @@ impl RecipeForm {
             augmentation: self.augmentation()?,
             validation_fraction: number(&self.validation_fraction, "validation fraction")?,
             seed: number(&self.seed, "seed")?,
-            member: recipe.member,
+            member: number(&self.member, "member")?,
         };
         config
             .validate()
@@ -195,6 +200,16 @@ mod tests {
         assert_eq!(config.epochs, 4);
         assert_eq!(config.early_stopping.map(|e| e.patience), Some(2));
         assert_eq!(config.schedule, LrSchedule::ONE_CYCLE);
+        assert_eq!(config.member, 0);
+        form.member = "2".into();
+        let member_two = form.config().unwrap();
+        assert_eq!((member_two.member, member_two.seed), (2, config.seed));
+        form.member = "-1".into();
+        assert!(matches!(
+            form.config().unwrap_err().problem,
+            Problem::Settings { field, .. } if field == "member"
+        ));
+        form.member = "0".into();
 
         form.one_cycle = false;
         form.label_smoothing = "0.1".into();

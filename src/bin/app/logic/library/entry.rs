@@ -41,6 +41,9 @@ pub struct Entry {
     /// Why the model could not be loaded, once it failed to: it stays here, not used.
     #[serde(default)]
     pub broken: Option<String>,
+    /// How many models predict together (more than 1: an ensemble file; 0: not known yet).
+    #[serde(default)]
+    pub members: usize,
 }
 
 impl Entry {
@@ -71,7 +74,11 @@ impl Entry {
     /// Take what a loaded model says about itself.
     pub(super) fn describe(&mut self, info: &ModelInfo, size: Option<usize>) {
         self.preset = info.meta.preset.map(|p| p.id().to_string());
-        if let Some(training) = &info.meta.training {
+        self.members = info.meta.member_count();
+        if info.meta.ensemble.is_some() {
+            self.val_accuracy = info.meta.val_accuracy();
+            self.epoch = None;
+        } else if let Some(training) = &info.meta.training {
             self.val_accuracy = training.val_accuracy;
             self.epoch = training.best_epoch;
         }
@@ -119,5 +126,6 @@ pub fn legacy_entry(name: &str, size: usize, now: f64, tab: u32) -> Entry {
         created: now,
         size,
         broken: None,
+        members: 0,
     }
 }

@@ -358,3 +358,79 @@ fn a_stored_model_from_a_newer_page_is_not_marked_broken() {
     assert!(matches!(ops[0], Op::Report(_)));
     assert_eq!(library.entries[0].broken, None);
 }
+
+#[test]
+fn ticked_entries_combine_into_a_new_current_ensemble_entry() {
+    let mut library = LibraryState::new(3);
+    for (i, now) in [1000.0, 5000.0].into_iter().enumerate() {
+        library.handle(LibraryEvent::RunStarted, now);
+        library.handle(checkpoint(0, 0.6 + i as f64 / 10.0, &[i as u8]), now + 1.0);
+        library.handle(LibraryEvent::RunFinished, now + 2.0);
+    }
+    let (newer, older) = (library.entries[0].id.clone(), library.entries[1].id.clone());
+    assert_eq!(library.combination(), None, "nothing ticked");
+    library.toggle_selected(&older);
+    assert_eq!(library.combination(), None, "one model is no ensemble");
+    library.toggle_selected(&newer);
+    library.toggle_selected("no-such-entry");
+    let (entries, name) = library.combination().expect("two runs combine");
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        name, "ensemble of tiny run 1 + tiny run 2",
+        "in the order ticked"
+    );
+
+    // An ensemble counts as its members: 8 in all at most.
+    library.entries[0].members = 8;
+    assert_eq!(library.combination(), None);
+    library.entries[0].members = 1;
+    library.entries[1].broken = Some("unreadable".into());
+    assert_eq!(
+        library.combination(),
+        None,
+        "a broken entry cannot be combined"
+    );
+    library.entries[1].broken = None;
+
+    library.combining(name.clone());
+    assert!(library.selected.is_empty() && library.loading());
+    let mut ensemble = info(ModelSource::File(name.clone()), Some(0.7));
+    let mut members = ensemble.meta.members();
+    members[0].training.as_mut().unwrap().config.member = 1;
+    ensemble.meta.ensemble = Some(digit_lab::model_file::Ensemble {
+        others: members,
+        val_accuracy: Some(0.75),
+        val_loss: Some(0.4),
+    });
+    let ops = library.handle(
+        LibraryEvent::Ready {
+            info: ensemble,
+            bytes: Some(vec![9]),
+        },
+        9000.0,
+    );
+    let (id, bytes, current) = saved(&ops).remove(0);
+    assert_eq!((bytes, current), (Some(vec![9]), true));
+    let entry = library.entry(&id).unwrap();
+    assert_eq!((entry.name.as_str(), entry.members), (name.as_str(), 2));
+    assert_eq!(
+        entry.val_accuracy,
+        Some(0.75),
+        "the ensemble's own accuracy"
+    );
+    assert!(library.is_current(&id) && !library.loading());
+
+    library.toggle_selected(&older);
+    library.toggle_selected(&newer);
+    library.toggle_selected(&newer);
+    assert_eq!(
+        library.selected,
+        vec![older.clone()],
+        "ticked twice is unticked"
+    );
+    library.delete(&older);
+    assert!(
+        library.selected.is_empty(),
+        "a deleted entry is no longer ticked"
+    );
+}
