@@ -7,7 +7,7 @@ use std::time::Instant;
 use digit_lab::data::csv::{CsvKind, ParsedCsv, Phase, parse_csv};
 use digit_lab::data::dataset::Digits;
 use digit_lab::device::{self, ComputeDevice};
-use digit_lab::evaluation::metrics::{ClassReport, ConfusionMatrix};
+use digit_lab::evaluation::metrics::{ClassReport, ConfusionMatrix, loss_and_accuracy};
 use digit_lab::evaluation::predict::{Tta, predict_probabilities};
 use digit_lab::model::DigitNet;
 use digit_lab::model_file::{self, ModelMeta};
@@ -190,6 +190,36 @@ pub fn predict_rows(
     .map_err(|e| e.to_string())?;
     let truth = rows.iter().map(|&r| digits.label(r).unwrap_or(0)).collect();
     Ok((probabilities, truth))
+}
+
+/// An ensemble's probabilities for some rows of a labelled set: each member predicted once
+/// (with `report`, its loss and accuracy printed as `member NAME: …`), then their mean (what
+/// `predict_ensemble` computes on the device). Also the rows' true labels and the best member's
+/// accuracy.
+pub fn mean_of_members(
+    members: &[(String, &DigitNet)],
+    digits: &Digits,
+    rows: &[usize],
+    device: &ComputeDevice,
+    tta: Option<&Tta>,
+    report: bool,
+) -> Result<(Vec<f32>, Vec<u8>, f64), String> {
+    let mut mean = vec![0.0f32; rows.len() * digit_lab::model::NUM_CLASSES];
+    let mut truth = Vec::new();
+    let mut best_member = 0.0f64;
+    for (name, model) in members {
+        let (probabilities, labels) = predict_rows(model, digits, rows, device, tta)?;
+        let (loss, accuracy) = loss_and_accuracy(&probabilities, &labels);
+        if report {
+            println!("member {name}: loss {loss:.4}, accuracy {accuracy:.4}");
+        }
+        best_member = best_member.max(accuracy);
+        for (sum, p) in mean.iter_mut().zip(probabilities) {
+            *sum += p / members.len() as f32;
+        }
+        truth = labels;
+    }
+    Ok((mean, truth, best_member))
 }
 
 pub fn print_evaluation(truth: &[u8], predicted: &[u8]) {

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use clap::Args;
 use digit_lab::data::csv::CsvKind;
 use digit_lab::evaluation::metrics::loss_and_accuracy;
-use digit_lab::model::NUM_CLASSES;
+use digit_lab::model::DigitNet;
 use digit_lab::model_file::{self, ModelMeta};
 
 use super::DeviceArg;
-use super::common::{compute_device, load_digits, predict_rows, read_file, write_atomically};
+use super::common::{compute_device, load_digits, mean_of_members, read_file, write_atomically};
 
 #[derive(Args)]
 pub struct EnsembleArgs {
@@ -70,19 +70,11 @@ pub fn run(args: EnsembleArgs) -> Result<(), String> {
                     .into(),
             );
         }
-        let mut mean = vec![0.0f32; rows.len() * NUM_CLASSES];
-        let mut truth = Vec::new();
-        let mut best_member = 0.0f64;
-        for (k, net) in nets.iter().enumerate() {
-            let (probabilities, labels) = predict_rows(net, &digits, &rows, &device, None)?;
-            let (loss, accuracy) = loss_and_accuracy(&probabilities, &labels);
-            println!("member {}: loss {loss:.4}, accuracy {accuracy:.4}", k + 1);
-            best_member = best_member.max(accuracy);
-            for (sum, p) in mean.iter_mut().zip(probabilities) {
-                *sum += p / nets.len() as f32;
-            }
-            truth = labels;
-        }
+        let members: Vec<(String, &DigitNet)> = (nets.iter().enumerate())
+            .map(|(k, net)| ((k + 1).to_string(), net))
+            .collect();
+        let (mean, truth, best_member) =
+            mean_of_members(&members, &digits, &rows, &device, None, true)?;
         let (loss, accuracy) = loss_and_accuracy(&mean, &truth);
         let gained = ((accuracy - best_member) * rows.len() as f64).round();
         println!(

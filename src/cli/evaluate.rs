@@ -6,10 +6,10 @@ use clap::Args;
 use digit_lab::data::csv::CsvKind;
 use digit_lab::evaluation::metrics::{loss_and_accuracy, top_errors};
 use digit_lab::evaluation::predict::{Tta, argmax_rows};
-use digit_lab::model::NUM_CLASSES;
+use digit_lab::model::DigitNet;
 use digit_lab::training::config::TrainConfig;
 
-use super::common::{compute_device, load_digits, load_models, predict_rows, print_evaluation};
+use super::common::{compute_device, load_digits, load_models, mean_of_members, print_evaluation};
 use super::{DeviceArg, TtaArgs, describe_tta};
 
 #[derive(Args)]
@@ -60,21 +60,14 @@ pub fn run(args: EvaluateArgs) -> Result<(), String> {
     // Each member is predicted once; the ensemble is the mean of those probabilities (what
     // `predict_ensemble` computes on the device), so members and ensemble cost one pass each.
     let count = loaded.len();
-    let mean_of_members = |tta: Option<&Tta>, report: bool| -> Result<_, String> {
-        let mut probabilities = vec![0.0f32; split.validation.len() * NUM_CLASSES];
-        let mut truth = Vec::new();
-        for (name, model, _) in &loaded {
-            let (member, labels) = predict_rows(model, &digits, &split.validation, &device, tta)?;
-            if report && count > 1 {
-                let (loss, accuracy) = loss_and_accuracy(&member, &labels);
-                println!("member {name}: loss {loss:.4}, accuracy {accuracy:.4}");
-            }
-            for (sum, p) in probabilities.iter_mut().zip(member) {
-                *sum += p / count as f32;
-            }
-            truth = labels;
-        }
-        Ok((probabilities, truth))
+    let members: Vec<(String, &DigitNet)> = loaded
+        .iter()
+        .map(|(name, model, _)| (name.clone(), model))
+        .collect();
+    let mean_of_members = |tta: Option<&Tta>, report: bool| {
+        let rows = &split.validation;
+        mean_of_members(&members, &digits, rows, &device, tta, report && count > 1)
+            .map(|(mean, truth, _)| (mean, truth))
     };
     let (probabilities, truth) = mean_of_members(tta.as_ref(), true)?;
     let (loss, accuracy) = loss_and_accuracy(&probabilities, &truth);
