@@ -1,9 +1,10 @@
 // Insight views on a small model trained in the page: confusion matrix, report, ranked errors
-// and one activation grid per conv/pool layer.
+// and one activation grid per conv/pool layer; the exports (CSV, PNG) and keyboard shortcuts.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { adoptFinishedRun, csvSlice, launch, loadCsv, openApp, screenshot, serve, startTraining, waitForRows, waitForTraining } from "./harness.mjs";
+import fs from "node:fs";
+import { adoptFinishedRun, csvSlice, launch, loadCsv, openApp, screenshot, serve, sleep, startTraining, waitForRows, waitForTraining } from "./harness.mjs";
 
 let server;
 let browser;
@@ -96,4 +97,80 @@ test("activation grids: one per conv/pool layer with one map per filter", async 
     ["max_pooling2d_1", 32],
   ]);
   await screenshot(page, "insights");
+});
+
+/** Click `testid` and return the download's file name and bytes. */
+async function downloadOf(page, testid) {
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click(`[data-testid="${testid}"]`)]);
+  return { name: download.suggestedFilename(), bytes: fs.readFileSync(await download.path()) };
+}
+
+const shownTab = (page) => page.$eval(".tab:not(.hidden)", (t) => t.dataset.tab);
+
+/** A key pressed on the page itself (not into a field or a focused button). */
+async function pressOnPage(page, key) {
+  await page.evaluate(() => document.activeElement?.blur());
+  await page.keyboard.press(key);
+}
+
+test("charts download as PNG, epochs and the confusion matrix as CSV", async () => {
+  const { page, problems } = browser;
+  await page.click('[data-testid="tab-insights"]');
+  const confusion = await downloadOf(page, "confusion-csv");
+  assert.equal(confusion.name, "confusion-matrix.csv");
+  const rows = confusion.bytes.toString("latin1").trimEnd().split("\n").map((l) => l.split(","));
+  assert.deepEqual(rows[0], ["true\\predicted", ..."0123456789"]);
+  const cells = await page.$$eval('[data-testid="confusion-matrix"] td.cell', (tds) =>
+    tds.map((td) => [Number(td.dataset.truth), Number(td.dataset.predicted), Number(td.dataset.count)]),
+  );
+  for (const [t, p, n] of cells) assert.equal(Number(rows[t + 1][p + 1]), n, `cell ${t},${p}`);
+
+  await page.click('[data-testid="tab-train"]');
+  const epochs = await downloadOf(page, "epochs-csv");
+  assert.equal(epochs.name, "epochs.csv");
+  const lines = epochs.bytes.toString("latin1").split("\n");
+  assert.equal(lines[0], "epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds,images_per_second");
+  assert.equal(lines.length, 3, "header, the one epoch, final newline");
+  const table = await page.$$eval('[data-testid="epoch-table"] tbody td', (tds) => tds.map((td) => td.textContent));
+  const [epoch, , , , valAccuracy] = lines[1].split(",");
+  assert.equal(epoch, "1");
+  assert.equal(`${(Number(valAccuracy) * 100).toFixed(2)}%`, table[4]);
+
+  for (const chart of ["loss-chart", "accuracy-chart"]) {
+    const png = await downloadOf(page, `${chart}-png`);
+    assert.equal(png.name, `${chart}.png`);
+    assert.deepEqual([...png.bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], "a PNG");
+    assert.ok(png.bytes.length > 2000, `${chart}.png is ${png.bytes.length} bytes: a drawn chart`);
+  }
+  assert.deepEqual(problems, []);
+});
+
+test("keyboard: digits switch tabs, space pauses and resumes a run, typing in a field is typing", async () => {
+  const { page, problems } = browser;
+  assert.match(await page.textContent('[data-testid="shortcuts"]'), /space pauses or resumes training; 1–6 switch/);
+  for (const [key, tab] of [["1", "data"], ["3", "insights"], ["6", "model"], ["2", "train"]]) {
+    await pressOnPage(page, key);
+    assert.equal(await shownTab(page), tab, `key ${key}`);
+  }
+  await page.fill('[data-testid="epochs-input"]', "");
+  await page.focus('[data-testid="epochs-input"]');
+  await page.keyboard.press("4");
+  assert.equal(await page.inputValue('[data-testid="epochs-input"]'), "4", "typed into the field");
+  assert.equal(await shownTab(page), "train", "not a tab switch");
+
+  // A run of 45 batches an epoch on 720 rows: paused and resumed by the space bar.
+  await startTraining(page, { preset: "small", epochs: 3, batch: 16 });
+  const points = async () => Number(await page.getAttribute('[data-testid="loss-chart"]', "data-points"));
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]').dataset.points) >= 3);
+  await pressOnPage(page, " ");
+  await page.waitForSelector('[data-testid="train-status"]:has-text("Paused between batches")');
+  const paused = await points();
+  await sleep(1000);
+  assert.equal(await points(), paused, "no batch runs while paused");
+  await pressOnPage(page, " ");
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="loss-chart"]').dataset.points) > n, paused);
+  await page.click('[data-testid="stop-button"]');
+  await page.waitForSelector('[data-testid="train-status"]:has-text("Finished")', { timeout: 60_000 });
+  await screenshot(page, "train-exports");
+  assert.deepEqual(problems, []);
 });

@@ -8,7 +8,9 @@ use digit_lab::protocol::{Command, DataRole, DataSummary, DigitImage};
 use leptos::prelude::*;
 
 use crate::charts::draw_bars;
-use crate::logic::data::LoadStage;
+use crate::effects::load_sample_data;
+use crate::logic::data::{DataState, LoadStage};
+use crate::logic::recipe::RecipeForm;
 use crate::state::AppState;
 use crate::train_panel::TrainSettings;
 use crate::widgets::{DigitGrid, FileDrop, LiveCanvas, ProgressBar, load_csv_file};
@@ -75,6 +77,7 @@ pub fn DataPanel() -> impl IntoView {
                 <Loader role=DataRole::Train />
                 <Loader role=DataRole::Test />
             </div>
+            <SampleData />
             <DataError />
             <div data-testid="data-summary" class="summary">
                 {move || train.get().map(|d| view! { <Summary summary=d /> })}
@@ -82,7 +85,8 @@ pub fn DataPanel() -> impl IntoView {
                 {move || state.data.with(|d| d.is_empty()).then(|| view! {
                     <p class="hint">
                         "No data yet. Load Kaggle's Digit Recognizer train.csv (and test.csv) — "
-                        "plain or .gz. Nothing leaves this tab."
+                        "plain or .gz. Nothing leaves this tab. No files at hand? Try the "
+                        "built-in sample."
                     </p>
                 })}
             </div>
@@ -120,6 +124,49 @@ pub fn DataPanel() -> impl IntoView {
             </p>
         </section>
     }
+}
+
+/// "Try with sample data", and while the sample is loaded, what it is and how to get the real
+/// files.
+#[component]
+fn SampleData() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let settings = expect_context::<TrainSettings>();
+    let fetching = RwSignal::new(false);
+    let load = move |_| {
+        fetching.set(true);
+        leptos::task::spawn_local(async move {
+            load_sample_data(state).await;
+            fetching.set(false);
+        });
+    };
+    let notice = Memo::new(move |_| state.data.with(DataState::sample_notice));
+    let sample_train = Memo::new(move |_| state.data.with(|d| d.is_sample(DataRole::Train)));
+    view! {
+        <div class="sample-data">
+            <button data-testid="sample-data" on:click=load disabled=move || fetching.get()
+                title="5,000 labelled and 1,000 unlabelled digits from Kaggle's files, built in">
+                {move || if fetching.get() { "Fetching the sample…" } else { "Try with sample data" }}
+            </button>
+            {move || notice.get().map(|text| view! {
+                <p class="hint" data-testid="sample-notice">{text}</p>
+            })}
+            <Show when=move || sample_train.get()>
+                <p class="hint">
+                    {format!("A quick recipe for the sample: {}. ", quick_recipe_summary())}
+                    <button data-testid="sample-recipe"
+                        on:click=move |_| settings.use_form(RecipeForm::for_sample())>
+                        "Use it on the Train tab"
+                    </button>
+                </p>
+            </Show>
+        </div>
+    }
+}
+
+fn quick_recipe_summary() -> String {
+    let form = RecipeForm::for_sample();
+    format!("the {} preset for {} epochs", form.preset.id(), form.epochs)
 }
 
 type Preview = (Vec<DigitImage>, Vec<DigitImage>);

@@ -13,8 +13,10 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::logic::Effect;
+use crate::logic::data::SAMPLE_FILES;
 use crate::logic::library::{Entry, Load, Op};
 use crate::state::AppState;
+use crate::widgets::load_csv_file;
 use crate::{storage, worker};
 
 pub const BUNDLED_MODEL_URL: &str = "./assets/model.bpk";
@@ -205,6 +207,27 @@ async fn load_bundled(state: AppState, load: Load) {
                  load one from a file"
             )),
         )),
+    }
+}
+
+/// "Try with sample data": fetch the built-in slices of train.csv and test.csv and load them as
+/// if the user had chosen them (same checks, progress, replay to a replacement worker).
+pub async fn load_sample_data(state: AppState) {
+    for sample in SAMPLE_FILES {
+        let file = fetch_bytes(sample.url).await.and_then(|bytes| {
+            web_sys::File::new_with_u8_array_sequence(&js_sys::Array::of1(&bytes), sample.file_name)
+                .map_err(|e| format!("{e:?}"))
+        });
+        match file {
+            Ok(file) => load_csv_file(state, sample.role, file),
+            Err(e) => state.report(Failure::new(
+                Operation::LoadData(sample.role),
+                Problem::Browser(format!(
+                    "could not fetch the sample data {} ({e}); load Kaggle's files instead",
+                    sample.url
+                )),
+            )),
+        }
     }
 }
 

@@ -6,7 +6,9 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 
 use crate::images::{Digit, Palette, context_2d, paint};
+use crate::logic::export::confusion_csv;
 use crate::state::AppState;
+use crate::widgets::offer_download;
 use crate::worker;
 
 /// Feature maps per row in the activation grids, as in the notebooks.
@@ -115,9 +117,21 @@ pub fn InsightsPanel() -> impl IntoView {
 fn ConfusionMatrixView() -> impl IntoView {
     let state = expect_context::<AppState>();
     let normalized = RwSignal::new(false);
+    let save_csv = move |_| {
+        let csv = state
+            .insights
+            .with_untracked(|i| i.insights.as_ref().map(|i| confusion_csv(&i.confusion)));
+        if let Some(csv) = csv {
+            offer_download(state, "confusion-matrix.csv", csv.as_bytes(), "text/csv");
+        }
+    };
     view! {
         <div class="confusion">
             <h3>"Confusion matrix "
+                <button class="link" data-testid="confusion-csv" on:click=save_csv
+                    title="The counts as CSV: rows are the true digit, columns the predicted one">
+                    "CSV"
+                </button>
                 <label class="check inline">
                     <input type="checkbox" data-testid="confusion-normalize"
                         on:change=move |ev| normalized.set(event_target_checked(&ev)) />

@@ -5,10 +5,13 @@ use digit_lab::device::DeviceKind;
 use digit_lab::protocol::{Command, DataRole, Failure, Problem};
 use digit_lab::training::events::TrainFailure;
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::data_panel::DataPanel;
 use crate::draw_panel::DrawPanel;
 use crate::insights_panel::{ActivationTarget, InsightsPanel};
+use crate::logic::run::RunStatus;
+use crate::logic::shortcuts::{KeyPress, SHORTCUTS_HELP, Shortcut, is_field, shortcut};
 use crate::model_panel::{ModelPanel, describe_source, load_startup_model};
 use crate::predict_panel::PredictPanel;
 use crate::state::AppState;
@@ -131,6 +134,34 @@ pub fn App() -> impl IntoView {
         }
     });
 
+    // Space pauses or resumes a run, digits switch tabs (not while typing in a field).
+    let _keys = window_event_listener(leptos::ev::keydown, move |event| {
+        let in_field = event
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .is_some_and(|element| is_field(&element.tag_name()));
+        let press = KeyPress {
+            key: &event.key(),
+            modified: event.ctrl_key() || event.alt_key() || event.meta_key(),
+            in_field,
+        };
+        match shortcut(&press, Tab::ALL.len()) {
+            Some(Shortcut::Tab(index)) => tab.set(Tab::ALL[index]),
+            Some(Shortcut::PauseOrResume) => match state.run.with_untracked(|r| r.status) {
+                RunStatus::Running => {
+                    event.prevent_default();
+                    worker::send(Command::Pause);
+                }
+                RunStatus::Paused => {
+                    event.prevent_default();
+                    worker::send(Command::Resume);
+                }
+                _ => {}
+            },
+            None => {}
+        }
+    });
+
     let device_kind = move || {
         let kind = state.connection.with(|c| c.device.as_ref().map(|d| d.kind));
         match kind {
@@ -208,6 +239,7 @@ pub fn App() -> impl IntoView {
                 <ModelPanel />
             </div>
         </main>
+        <footer class="shortcuts subtle" data-testid="shortcuts">{SHORTCUTS_HELP}</footer>
     }
 }
 

@@ -1,6 +1,6 @@
 //! Label test.csv with the current model and download Kaggle's submission.csv.
 
-use digit_lab::protocol::{Command, Failure, Operation, Problem};
+use digit_lab::protocol::{Command, DataRole, Failure, Operation, Problem};
 use leptos::prelude::*;
 
 use crate::state::AppState;
@@ -65,6 +65,7 @@ pub fn PredictPanel() -> impl IntoView {
             ""
         }
     };
+    let sample_test = move || state.data.with(|d| d.is_sample(DataRole::Test));
     view! {
         <section class="panel predict-panel">
             <div class="buttons">
@@ -102,6 +103,12 @@ pub fn PredictPanel() -> impl IntoView {
                         p.rows, p.model, p.preview.len()
                     )}
                 </p>
+                <Show when=sample_test>
+                    <p class="hint" data-testid="predict-sample-note">
+                        "These are the built-in sample's test digits: Kaggle scores only a \
+                         submission of all 28,000 rows of its test.csv (load it on the Data tab)."
+                    </p>
+                </Show>
                 <DigitGrid images=p.preview testid="predictions-preview"
                     caption=|d| {
                         d.label.map_or(String::new(), |l| format!("#{} → {l}", d.row + 1))

@@ -262,18 +262,24 @@ pub fn download(file_name: &str, bytes: &[u8], mime: &str) -> Result<(), JsValue
     options.set_type(mime);
     let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)?;
     let url = web_sys::Url::create_object_url_with_blob(&blob)?;
-    let document = web_sys::window()
-        .ok_or("no window")?
-        .document()
-        .ok_or("no document")?;
-    let anchor: web_sys::HtmlAnchorElement = document.create_element("a")?.dyn_into()?;
-    anchor.set_href(&url);
-    anchor.set_download(file_name);
-    anchor.click();
+    download_url(file_name, &url)?;
     // Revoking at once can cancel the download; the browser has long read the blob after this.
     gloo::timers::callback::Timeout::new(60_000, move || {
         let _ = web_sys::Url::revoke_object_url(&url);
     })
     .forget();
+    Ok(())
+}
+
+/// Offer what a URL holds (a blob: or data: URL of this page) as a file download.
+pub fn download_url(file_name: &str, url: &str) -> Result<(), JsValue> {
+    let document = web_sys::window()
+        .ok_or("no window")?
+        .document()
+        .ok_or("no document")?;
+    let anchor: web_sys::HtmlAnchorElement = document.create_element("a")?.dyn_into()?;
+    anchor.set_href(url);
+    anchor.set_download(file_name);
+    anchor.click();
     Ok(())
 }

@@ -11,10 +11,11 @@ use digit_lab::training::events::EpochSummary;
 use leptos::prelude::*;
 
 use crate::charts::{Series, draw_lines, theme};
+use crate::logic::export::epochs_csv;
 use crate::logic::recipe::RecipeForm;
 use crate::logic::run::{RunStatus, duration};
 use crate::state::{AppState, now_ms};
-use crate::widgets::{LiveCanvas, ProgressBar, percent};
+use crate::widgets::{LiveCanvas, ProgressBar, offer_download, percent};
 use crate::worker;
 use plotters::prelude::SeriesLabelPosition;
 
@@ -71,7 +72,11 @@ impl TrainSettings {
 
     /// Fill every field from a preset's notebook recipe.
     pub fn use_recipe(&self, preset: Preset) {
-        let form = RecipeForm::from_preset(preset);
+        self.use_form(RecipeForm::from_preset(preset));
+    }
+
+    /// Fill every field from a form (a preset's recipe, or one adapted from it).
+    pub fn use_form(&self, form: RecipeForm) {
         self.preset.set(form.preset);
         for (field, value) in self.text_fields().into_iter().zip(form.text_values()) {
             field.set(value);
@@ -421,7 +426,16 @@ fn Curves(metric: Metric) -> impl IntoView {
 #[component]
 fn EpochTable() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let save_csv = move |_| {
+        let csv = state.run.with_untracked(|r| epochs_csv(&r.epochs));
+        offer_download(state, "epochs.csv", csv.as_bytes(), "text/csv");
+    };
     view! {
+        <button class="link" data-testid="epochs-csv" on:click=save_csv
+            disabled=move || state.run.with(|r| r.epochs.is_empty())
+            title="This run's per-epoch metrics as CSV">
+            "Download epochs as CSV"
+        </button>
         <table class="epochs" data-testid="epoch-table">
             <thead>
                 <tr>

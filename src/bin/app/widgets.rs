@@ -15,6 +15,7 @@ use web_sys::{File, FileReader, HtmlCanvasElement, ProgressEvent};
 use crate::images::{Digit, Palette};
 use crate::logic::data::{LoadProgress, LoadStage};
 use crate::state::AppState;
+use crate::storage::{download, download_url};
 use crate::worker;
 
 #[component]
@@ -93,9 +94,27 @@ pub fn LiveCanvas(
             let _ = window.request_animation_frame(frame.unchecked_ref());
         }
     });
+    let state = expect_context::<AppState>();
+    // The chart as drawn now, as a PNG named after it.
+    let save_png = move |_| {
+        let file_name = format!("{testid}.png");
+        let saved = canvas
+            .get_untracked()
+            .ok_or_else(|| JsValue::from_str("the chart is not on the page"))
+            .and_then(|c| c.to_data_url_with_type("image/png"))
+            .and_then(|url| download_url(&file_name, &url));
+        if let Err(e) = saved {
+            let problem = Problem::Browser(format!("could not save {file_name}: {e:?}"));
+            state.report(Failure::new(Operation::Download, problem));
+        }
+    };
     view! {
-        <canvas node_ref=canvas class=class data-testid=testid
-            data-points=move || track.get()></canvas>
+        <div class="chart-frame">
+            <canvas node_ref=canvas class=class data-testid=testid
+                data-points=move || track.get()></canvas>
+            <button class="png" data-testid=format!("{testid}-png") on:click=save_png
+                title="Download this chart as a PNG image">"PNG"</button>
+        </div>
     }
 }
 
@@ -289,4 +308,12 @@ pub fn FileDrop(
 
 pub fn percent(value: f64) -> String {
     format!("{:.2}%", value * 100.0)
+}
+
+/// [`download`], reporting a refusal in the page's banner.
+pub fn offer_download(state: AppState, file_name: &str, bytes: &[u8], mime: &str) {
+    if let Err(e) = download(file_name, bytes, mime) {
+        let problem = Problem::Browser(format!("could not download {file_name}: {e:?}"));
+        state.report(Failure::new(Operation::Download, problem));
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod connection;
 pub mod data;
+pub mod export;
 pub mod insights;
 pub mod library;
 pub mod model;
@@ -12,6 +13,7 @@ pub mod notice;
 pub mod predict;
 pub mod recipe;
 pub mod run;
+pub mod shortcuts;
 
 use digit_lab::protocol::{Failure, Operation, Reply};
 use digit_lab::training::events::TrainEvent;
