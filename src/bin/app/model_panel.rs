@@ -12,8 +12,7 @@ use crate::effects;
 use crate::library_panel::{KeptRunPrompt, LibraryPanel};
 use crate::logic::library::Load;
 use crate::state::AppState;
-use crate::storage;
-use crate::widgets::{FileDrop, format_bytes, percent};
+use crate::widgets::{FileDrop, format_bytes, offer_download, percent};
 
 /// The library's current model, else the bundled one (see `effects::load_startup_model`).
 pub async fn load_startup_model(state: AppState) {
@@ -59,11 +58,12 @@ pub fn ModelPanel() -> impl IntoView {
         let Some(file) = state.library.with_untracked(|l| l.current.clone()) else {
             return;
         };
-        if let Err(e) = storage::download(&file.file_name, &file.bytes, "application/octet-stream")
-        {
-            let problem = Problem::Browser(format!("{e:?}"));
-            state.report(Failure::new(Operation::Download, problem));
-        }
+        offer_download(
+            state,
+            &file.file_name,
+            &file.bytes,
+            "application/octet-stream",
+        );
     };
     // Nothing is deleted: the library keeps every model, the pointer moves once it loaded.
     let bundled = move |_| leptos::task::spawn_local(effects::load_bundled_model(state));

@@ -1,11 +1,10 @@
 //! Label test.csv with the current model and download Kaggle's submission.csv.
 
-use digit_lab::protocol::{Command, DataRole, Failure, Operation, Problem};
+use digit_lab::protocol::{Command, DataRole};
 use leptos::prelude::*;
 
 use crate::state::AppState;
-use crate::storage::download;
-use crate::widgets::{DigitGrid, ProgressBar};
+use crate::widgets::{DigitGrid, ProgressBar, offer_download};
 use crate::worker;
 
 #[component]
@@ -37,11 +36,8 @@ pub fn PredictPanel() -> impl IntoView {
         });
     };
     let save = move |_| {
-        if let Some(p) = state.predict.with_untracked(|p| p.predictions.clone())
-            && let Err(e) = download("submission.csv", p.csv.as_bytes(), "text/csv")
-        {
-            let problem = Problem::Browser(format!("{e:?}"));
-            state.report(Failure::new(Operation::Download, problem));
+        if let Some(p) = state.predict.with_untracked(|p| p.predictions.clone()) {
+            offer_download(state, "submission.csv", p.csv.as_bytes(), "text/csv");
         }
     };
     let fraction = Signal::derive(move || {
