@@ -147,8 +147,8 @@ test("charts download as PNG, epochs and the confusion matrix as CSV", async () 
 
 test("keyboard: digits switch tabs, space pauses and resumes a run, typing in a field is typing", async () => {
   const { page, problems } = browser;
-  assert.match(await page.textContent('[data-testid="shortcuts"]'), /space pauses or resumes training; 1–6 switch/);
-  for (const [key, tab] of [["1", "data"], ["3", "insights"], ["6", "model"], ["2", "train"]]) {
+  assert.match(await page.textContent('[data-testid="shortcuts"]'), /space pauses or resumes training; 1–7 switch/);
+  for (const [key, tab] of [["1", "data"], ["3", "insights"], ["6", "model"], ["7", "runs"], ["2", "train"]]) {
     await pressOnPage(page, key);
     assert.equal(await shownTab(page), tab, `key ${key}`);
   }

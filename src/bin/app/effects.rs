@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use digit_lab::protocol::{Command, Failure, Operation, Problem};
+use digit_lab::protocol::{Command, Failure, Operation, Problem, Reply};
 use js_sys::Uint8Array;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -14,10 +14,11 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::logic::Effect;
 use crate::logic::data::SAMPLE_FILES;
+use crate::logic::history::HistoryState;
 use crate::logic::library::{Entry, Load, Op};
 use crate::state::AppState;
 use crate::widgets::load_csv_file;
-use crate::{storage, worker};
+use crate::{history_storage, storage, worker};
 
 pub const BUNDLED_MODEL_URL: &str = "./assets/model.bpk";
 
@@ -34,14 +35,48 @@ thread_local! {
 
 /// Start the worker with its replies folded into `state` and their effects performed.
 pub fn connect(state: AppState) {
+    read_history(state);
     worker::spawn(
         state,
         Rc::new(move |reply, bytes| {
+            let for_history = HistoryState::concerns(&reply).then(|| reply.clone());
             if let Some(effect) = state.apply(reply, bytes) {
                 perform(state, effect);
             }
+            if let Some(reply) = for_history {
+                record_run(state, &reply);
+            }
         }),
     );
+}
+
+/// Keep a run's record up to date in storage (after the library named the run's entry).
+fn record_run(state: AppState, reply: &Reply) {
+    let model = state.library.with_untracked(|l| l.run.clone());
+    let now = js_sys::Date::now();
+    let changed = state
+        .history
+        .try_update(|h| h.observe(reply, model.as_deref(), now))
+        .flatten();
+    if let Some(record) = changed
+        && let Err(e) = history_storage::write_record(&record)
+    {
+        let problem = Problem::Browser(format!(
+            "could not keep {} in the run history: {e}",
+            record.label()
+        ));
+        state.report(Failure::new(Operation::Storage, problem));
+    }
+}
+
+/// The run history as stored (read once at start-up; other tabs' runs appear on a reload).
+pub fn read_history(state: AppState) {
+    match history_storage::read_history() {
+        Ok((records, view)) => state.history.update(|h| h.listed(records, view)),
+        Err(e) => {
+            web_sys::console::warn_1(&format!("the run history could not be read: {e}").into())
+        }
+    }
 }
 
 fn perform(state: AppState, effect: Effect) {

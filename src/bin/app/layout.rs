@@ -14,6 +14,7 @@ use crate::logic::run::RunStatus;
 use crate::logic::shortcuts::{KeyPress, SHORTCUTS_HELP, Shortcut, is_field, shortcut};
 use crate::model_panel::{ModelPanel, describe_source, load_startup_model};
 use crate::predict_panel::PredictPanel;
+use crate::runs_panel::RunsPanel;
 use crate::state::AppState;
 use crate::train_panel::{TrainPanel, TrainSettings};
 use crate::widgets::load_csv_file;
@@ -27,16 +28,18 @@ enum Tab {
     Draw,
     Predict,
     Model,
+    Runs,
 }
 
 impl Tab {
-    const ALL: [Tab; 6] = [
+    const ALL: [Tab; 7] = [
         Tab::Data,
         Tab::Train,
         Tab::Insights,
         Tab::Draw,
         Tab::Predict,
         Tab::Model,
+        Tab::Runs,
     ];
 
     fn id(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Tab {
             Tab::Draw => "draw",
             Tab::Predict => "predict",
             Tab::Model => "model",
+            Tab::Runs => "runs",
         }
     }
 
@@ -58,6 +62,7 @@ impl Tab {
             Tab::Draw => "Draw",
             Tab::Predict => "Predict",
             Tab::Model => "Model",
+            Tab::Runs => "Runs",
         }
     }
 }
@@ -237,6 +242,9 @@ pub fn App() -> impl IntoView {
             </div>
             <div class="tab" data-tab="model" class:hidden=move || tab.get() != Tab::Model>
                 <ModelPanel />
+            </div>
+            <div class="tab" data-tab="runs" class:hidden=move || tab.get() != Tab::Runs>
+                <RunsPanel />
             </div>
         </main>
         <footer class="shortcuts subtle" data-testid="shortcuts">{SHORTCUTS_HELP}</footer>

@@ -260,7 +260,7 @@ fn describe_model(entry: &Entry) -> String {
 }
 
 /// The date and time in the browser's own format.
-fn saved_at(ms: f64) -> String {
+pub fn saved_at(ms: f64) -> String {
     let date = js_sys::Date::new(&JsValue::from_f64(ms));
     date.to_locale_string("default", &JsValue::UNDEFINED).into()
 }

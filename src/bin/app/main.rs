@@ -17,6 +17,8 @@ mod draw_panel;
 #[cfg(target_arch = "wasm32")]
 mod effects;
 #[cfg(target_arch = "wasm32")]
+mod history_storage;
+#[cfg(target_arch = "wasm32")]
 mod images;
 #[cfg(target_arch = "wasm32")]
 mod insights_panel;
@@ -28,6 +30,8 @@ mod library_panel;
 mod model_panel;
 #[cfg(target_arch = "wasm32")]
 mod predict_panel;
+#[cfg(target_arch = "wasm32")]
+mod runs_panel;
 #[cfg(target_arch = "wasm32")]
 mod state;
 #[cfg(target_arch = "wasm32")]

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 
 use crate::logic::connection::Connection;
 use crate::logic::data::DataState;
+use crate::logic::history::HistoryState;
 use crate::logic::insights::InsightState;
 use crate::logic::library::LibraryState;
 use crate::logic::model::ModelState;
@@ -25,6 +26,9 @@ pub struct AppState {
     /// takes the model files themselves).
     pub library: RwSignal<LibraryState>,
     pub insights: RwSignal<InsightState>,
+    /// Every run started in this browser; changed by `effects` after the library (a record
+    /// names its run's library entry).
+    pub history: RwSignal<HistoryState>,
     pub predict: RwSignal<PredictState>,
     pub notice: RwSignal<Notice>,
 }
@@ -45,6 +49,7 @@ impl AppState {
                 (js_sys::Math::random() * f64::from(u32::MAX)) as u32,
             )),
             insights: RwSignal::new(InsightState::default()),
+            history: RwSignal::new(HistoryState::new()),
             predict: RwSignal::new(PredictState::default()),
             notice: RwSignal::new(Notice::default()),
         }

@@ -12,6 +12,7 @@ use leptos::prelude::*;
 
 use crate::charts::{Series, draw_lines, theme};
 use crate::logic::export::epochs_csv;
+use crate::logic::history::PlannedRun;
 use crate::logic::recipe::RecipeForm;
 use crate::logic::run::{RunStatus, duration};
 use crate::state::{AppState, now_ms};
@@ -165,11 +166,22 @@ pub fn TrainPanel() -> impl IntoView {
         }
         match settings.config() {
             Ok(config) => {
-                state.run.update(|r| r.starting());
-                worker::send(Command::Train {
-                    preset: settings.preset.get_untracked(),
-                    config,
+                let preset = settings.preset.get_untracked();
+                let data = state.data.with_untracked(|d| {
+                    d.train
+                        .as_ref()
+                        .map(|t| t.file_name.clone())
+                        .unwrap_or_default()
                 });
+                state.history.update(|h| {
+                    h.planned(PlannedRun {
+                        preset,
+                        config: config.clone(),
+                        data,
+                    })
+                });
+                state.run.update(|r| r.starting());
+                worker::send(Command::Train { preset, config });
             }
             Err(failure) => state.report(failure),
         }

@@ -142,7 +142,8 @@ fn role_index(role: DataRole) -> usize {
     }
 }
 
-fn thousands(n: usize) -> String {
+/// "42,000".
+pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

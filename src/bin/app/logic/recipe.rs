@@ -42,7 +42,11 @@ pub struct RecipeForm {
 impl RecipeForm {
     /// Every field from a preset's notebook recipe.
     pub fn from_preset(preset: Preset) -> Self {
-        let c = preset.recipe();
+        Self::from_config(preset, &preset.recipe())
+    }
+
+    /// Every field from a run's recipe (a past run's, to train it again or change it).
+    pub fn from_config(preset: Preset, c: &TrainConfig) -> Self {
         let a = c.augmentation;
         Self {
             preset,
@@ -187,6 +191,21 @@ mod tests {
             let form = RecipeForm::from_preset(preset);
             assert_eq!(form.config(), Ok(preset.recipe()), "{preset}");
         }
+    }
+
+    #[test]
+    fn a_changed_recipe_reads_back_as_itself() {
+        let mut form = RecipeForm::from_preset(Preset::DigitLab);
+        form.epochs = "7".into();
+        form.seed = "9".into();
+        form.rotation = "5".into();
+        form.one_cycle = false;
+        form.early_stopping = true;
+        form.patience = "3".into();
+        let config = form.config().unwrap();
+        let again = RecipeForm::from_config(Preset::DigitLab, &config);
+        assert_eq!(again.config(), Ok(config));
+        assert_eq!((again.epochs.as_str(), again.patience.as_str()), ("7", "3"));
     }
 
     #[test]

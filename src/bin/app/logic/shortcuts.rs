@@ -1,4 +1,4 @@
-//! Keyboard shortcuts: space pauses or resumes training, digits 1–6 switch tabs. Keys typed into
+//! Keyboard shortcuts: space pauses or resumes training, digits 1–7 switch tabs. Keys typed into
 //! a form field are the field's, and a key with Ctrl, Alt or Meta belongs to the browser.
 
 /// What a key press does in the page.
@@ -11,7 +11,7 @@ pub enum Shortcut {
 
 /// The line the page shows, so every shortcut is discoverable.
 pub const SHORTCUTS_HELP: &str =
-    "Keyboard: space pauses or resumes training; 1–6 switch to the tabs in order.";
+    "Keyboard: space pauses or resumes training; 1–7 switch to the tabs in order.";
 
 pub struct KeyPress<'a> {
     /// `KeyboardEvent.key`.
