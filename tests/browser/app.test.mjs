@@ -1,39 +1,27 @@
 // The page on WebGPU (SwiftShader): loads cleanly, loads and summarises data, rejects a bad file
 // without losing what was loaded, trains with live charts, and keeps the model across a reload.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   adoptFinishedRun,
   assertSameAnswer,
   csvSlice,
   drawOne,
-  launch,
   loadCsv,
   openApp,
   screenshot,
-  serve,
+  serveAndLaunch,
   startTraining,
   waitForRows,
   waitForTraining,
 } from "./harness.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await serve();
-  browser = await launch({ webgpu: true });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const session = serveAndLaunch({ webgpu: true });
 
 test("the app loads with no console errors and finds the WebGPU adapter", async () => {
-  const { page, problems } = browser;
-  await openApp(page, server.url);
+  const { page, problems } = session.browser;
+  await openApp(page, session.server.url);
   const kind = await page.getAttribute('[data-testid="device-info"]', "data-kind");
   const text = await page.textContent('[data-testid="device-info"]');
   assert.equal(kind, "gpu", `device: ${text}`);
@@ -42,7 +30,7 @@ test("the app loads with no console errors and finds the WebGPU adapter", async 
 });
 
 test("a 1,000-row slice of train.csv loads and is summarised", async () => {
-  const { page } = browser;
+  const { page } = session.browser;
   await loadCsv(page, "train", csvSlice("train", 1000));
   await waitForRows(page, "train", 1000);
   const summary = await page.textContent('[data-testid="data-summary"]');
@@ -57,7 +45,7 @@ test("a 1,000-row slice of train.csv loads and is summarised", async () => {
 });
 
 test("a malformed CSV shows its line and column and keeps the loaded data", async () => {
-  const { page } = browser;
+  const { page } = session.browser;
   const broken = csvSlice("train", 10, {
     mutate: (lines) => {
       const cells = lines[4].split(",");
@@ -76,7 +64,7 @@ test("a malformed CSV shows its line and column and keeps the loaded data", asyn
 });
 
 test("training on WebGPU runs, the charts receive points and the loss falls", async () => {
-  const { page, problems } = browser;
+  const { page, problems } = session.browser;
   // The tiny preset: SwiftShader runs WebGPU on the CPU, about 40x slower than a real GPU.
   await startTraining(page, { preset: "tiny", epochs: 2, batch: 64 });
   const rows = await waitForTraining(page);
@@ -102,7 +90,7 @@ test("training on WebGPU runs, the charts receive points and the loss falls", as
 });
 
 test("the trained model survives a reload", async () => {
-  const { page } = browser;
+  const { page } = session.browser;
   // A tiny run is far below the bundled model's recorded accuracy: the page offers it instead
   // of replacing the bundled model (it is in the library either way). Adopt it.
   const offer = await adoptFinishedRun(page);

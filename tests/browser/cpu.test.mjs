@@ -1,26 +1,15 @@
 // Without WebGPU the app says so and trains on Burn's CPU backend compiled to wasm; memory stays
 // flat from epoch to epoch.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { csvSlice, launch, loadCsv, openApp, serve, startTraining, waitForRows, waitForTraining } from "./harness.mjs";
+import { csvSlice, loadCsv, openApp, serveAndLaunch, startTraining, waitForRows, waitForTraining } from "./harness.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await serve();
-  browser = await launch({ webgpu: false });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const session = serveAndLaunch({ webgpu: false });
 
 test("without WebGPU the app falls back to the CPU, says why, and trains", async () => {
-  const { page, problems } = browser;
-  await openApp(page, server.url);
+  const { page, problems } = session.browser;
+  await openApp(page, session.server.url);
   assert.equal(await page.getAttribute('[data-testid="device-info"]', "data-kind"), "cpu");
   assert.match(await page.textContent('[data-testid="device-info"]'), /WebGPU unavailable: .+/);
 

@@ -2,6 +2,7 @@
 // (never a downloaded browser) with or without WebGPU, cut slices of the real Kaggle files.
 
 import { chromium } from "playwright-core";
+import { after, before } from "node:test";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -73,17 +74,37 @@ const WEBGPU_FLAGS = [
   "--use-angle=swiftshader",
 ];
 
+/** A 390-px-wide phone screen (an iPhone 12–15's CSS size) with touch input. */
+export const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true };
+
 /**
- * A fresh browser profile with one page at 1280x800. `webgpu: false` starts Chromium without
+ * The file's server and browser, started before its tests and closed after them; the returned
+ * object holds `server` and `browser` once the tests run.
+ */
+export function serveAndLaunch(options) {
+  const session = {};
+  before(async () => {
+    session.server = await serve();
+    session.browser = await launch(options);
+  });
+  after(async () => {
+    await session.browser?.close();
+    session.server?.close();
+  });
+  return session;
+}
+
+/**
+ * A fresh browser profile with one page at 1280x800 (`phone`: at [`PHONE`]'s size, with touch). `webgpu: false` starts Chromium without
  * WebGPU (requestAdapter() returns null), which exercises the CPU fallback.
  */
-export async function launch({ webgpu = true } = {}) {
+export async function launch({ webgpu = true, phone = false } = {}) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "digit-lab-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     ignoreDefaultArgs: ["--headless"],
     args: [...BASE_FLAGS, ...(webgpu ? WEBGPU_FLAGS : [])],
-    viewport: { width: 1280, height: 800 },
+    ...(phone ? PHONE : { viewport: { width: 1280, height: 800 } }),
   });
   const page = context.pages()[0] ?? (await context.newPage());
   const problems = [];

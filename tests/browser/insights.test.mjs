@@ -161,6 +161,8 @@ test("keyboard: digits switch tabs, space pauses and resumes a run, typing in a 
   // A run of 45 batches an epoch on 720 rows: paused and resumed by the space bar.
   await startTraining(page, { preset: "small", epochs: 3, batch: 16 });
   const points = async () => Number(await page.getAttribute('[data-testid="loss-chart"]', "data-points"));
+  // Running (the chart still holds the previous run's points until the worker starts this one).
+  await page.waitForSelector('[data-testid="pause-button"]:not([disabled])');
   await page.waitForFunction(() => Number(document.querySelector('[data-testid="loss-chart"]').dataset.points) >= 3);
   await pressOnPage(page, " ");
   await page.waitForSelector('[data-testid="train-status"]:has-text("Paused between batches")');

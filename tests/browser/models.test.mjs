@@ -4,7 +4,7 @@
 // reloads; "Use the bundled model" deletes nothing; two tabs do not overwrite each other; two
 // members of a recipe combine into one ensemble file that Draw uses.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -16,7 +16,7 @@ import {
   launch,
   loadCsv,
   openApp,
-  serve,
+  serveAndLaunch,
   setField,
   waitForRows,
   waitForTraining,
@@ -26,18 +26,7 @@ const BUNDLED = fs.readFileSync(path.join(DIST, "assets/model.bpk"));
 const ENTRY = '[data-testid="library-entry"]';
 const entryWith = (id) => `${ENTRY}[data-id="${id}"]`;
 
-let server;
-let browser;
-
-before(async () => {
-  server = await serve();
-  browser = await launch({ webgpu: false });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const session = serveAndLaunch({ webgpu: false });
 
 /** Click `selector` and return the file the page offers. */
 async function download(page, selector) {
@@ -84,7 +73,7 @@ test("a stored model that cannot be loaded is quarantined and the bundled model 
   try {
     const { page } = fresh;
     // What an older version of the page left: its single slot, holding a corrupted file.
-    await page.goto(`${server.url}no-such-page`);
+    await page.goto(`${session.server.url}no-such-page`);
     await page.evaluate(
       () =>
         new Promise((resolve, reject) => {
@@ -101,7 +90,7 @@ test("a stored model that cannot be loaded is quarantined and the bundled model 
           };
         }),
     );
-    await openApp(page, server.url);
+    await openApp(page, session.server.url);
     await waitForSource(page, "Bundled");
     const banner = await page.textContent('[data-testid="app-error"]');
     assert.match(banner, /digit-lab-tiny\.bpk.+could not be loaded/);
@@ -119,7 +108,7 @@ test("a stored model that cannot be loaded is quarantined and the bundled model 
     await saved(page);
 
     // The next visit starts with the bundled model, quietly, and the entry is still there.
-    await openApp(page, server.url);
+    await openApp(page, session.server.url);
     await waitForSource(page, "Bundled");
     await page.click('[data-testid="tab-model"]');
     await page.waitForSelector(`${ENTRY}[data-broken="true"]`);
@@ -134,8 +123,8 @@ test("a stored model that cannot be loaded is quarantined and the bundled model 
 });
 
 test("on a fresh visit 'Download model' gives the bundled model's exact file", async () => {
-  const { page, problems } = browser;
-  await openApp(page, server.url);
+  const { page, problems } = session.browser;
+  await openApp(page, session.server.url);
   await waitForSource(page, "Bundled");
   await page.click('[data-testid="tab-model"]');
   const file = await download(page, '[data-testid="model-download"]');
@@ -144,7 +133,7 @@ test("on a fresh visit 'Download model' gives the bundled model's exact file", a
 });
 
 test("each run is kept; an entry can be used, renamed and deleted, and that persists", async () => {
-  const { page, problems } = browser;
+  const { page, problems } = session.browser;
   await loadCsv(page, "train", csvSlice("train", 1000));
   await waitForRows(page, "train", 1000);
   await tinyRun(page);
@@ -184,7 +173,7 @@ test("each run is kept; an entry can be used, renamed and deleted, and that pers
   await page.waitForSelector(entryWith(second.id), { state: "detached" });
   await saved(page);
 
-  await openApp(page, server.url);
+  await openApp(page, session.server.url);
   await waitForSource(page, "Stored");
   await page.click('[data-testid="tab-model"]');
   await page.waitForSelector(`${entryWith(first.id)}[data-current="true"][data-name="my first run"]`);
@@ -196,7 +185,7 @@ test("each run is kept; an entry can be used, renamed and deleted, and that pers
 });
 
 test("after loading a file 'Download model' gives that file, not the previous model", async () => {
-  const { page, problems } = browser;
+  const { page, problems } = session.browser;
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "digit-lab-model-")), "mine.bpk");
   fs.writeFileSync(file, BUNDLED);
   await page.click('[data-testid="tab-model"]');
@@ -211,10 +200,10 @@ test("after loading a file 'Download model' gives that file, not the previous mo
 });
 
 test("two tabs keep each other's models", async () => {
-  const { context, page } = browser;
+  const { context, page } = session.browser;
   const other = await context.newPage();
   try {
-    await openApp(other, server.url);
+    await openApp(other, session.server.url);
     await waitForSource(other, "Stored");
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "digit-lab-tabs-"));
     for (const [tab, name] of [[page, "tab-a.bpk"], [other, "tab-b.bpk"]]) {
@@ -225,7 +214,7 @@ test("two tabs keep each other's models", async () => {
       await saved(tab);
     }
     // Each tab wrote its own record; the other tab's shows up once it reads the library again.
-    await openApp(page, server.url);
+    await openApp(page, session.server.url);
     await page.click('[data-testid="tab-model"]');
     await page.waitForSelector(`${ENTRY}[data-name="tab-b.bpk"][data-current="true"]`);
     const names = (await entries(page)).map((e) => e.name);
@@ -238,7 +227,7 @@ test("two tabs keep each other's models", async () => {
 });
 
 test("two members of a recipe combine into one ensemble file: Draw answers their mean", async () => {
-  const { page, problems } = browser;
+  const { page, problems } = session.browser;
   await loadCsv(page, "train", csvSlice("train", 1000));
   await waitForRows(page, "train", 1000);
   await tinyRun(page, 0);
@@ -271,7 +260,7 @@ test("two members of a recipe combine into one ensemble file: Draw answers their
   // One entry, kept across a reload like any other model.
   await page.click('[data-testid="tab-model"]');
   await saved(page);
-  await openApp(page, server.url);
+  await openApp(page, session.server.url);
   await waitForSource(page, "Stored");
   await page.click('[data-testid="tab-model"]');
   await page.waitForSelector(ensemble);

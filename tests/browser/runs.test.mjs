@@ -2,22 +2,11 @@
 // outcome, its model in the library), the table sorts, ticked runs' curves overlay on one
 // chart, a run's recipe goes back into the form, and all of it survives a reload.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { csvSlice, launch, loadCsv, openApp, screenshot, serve, setField, startTraining, waitForRows, waitForTraining } from "./harness.mjs";
+import { csvSlice, loadCsv, openApp, screenshot, serveAndLaunch, setField, startTraining, waitForRows, waitForTraining } from "./harness.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await serve();
-  browser = await launch({ webgpu: false });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const session = serveAndLaunch({ webgpu: false });
 
 /** The history table's rows as the page shows them, top to bottom. */
 async function runRows(page) {
@@ -44,8 +33,8 @@ async function chartColours(page) {
 }
 
 test("runs are kept with their metrics, sort, overlay and survive a reload", async () => {
-  const { page, problems } = browser;
-  await openApp(page, server.url);
+  const { page, problems } = session.browser;
+  await openApp(page, session.server.url);
   await page.click('[data-testid="tab-runs"]');
   await page.waitForSelector('[data-testid="runs-empty"]');
 

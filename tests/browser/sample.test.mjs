@@ -2,27 +2,16 @@
 // works on them on the browser's CPU path — train with the sample's quick recipe, insights,
 // predict and a submission of the sample's test digits.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { adoptFinishedRun, launch, openApp, screenshot, serve, waitForRows, waitForTraining } from "./harness.mjs";
+import { adoptFinishedRun, openApp, screenshot, serveAndLaunch, waitForRows, waitForTraining } from "./harness.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await serve();
-  browser = await launch({ webgpu: false });
-});
-
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+const session = serveAndLaunch({ webgpu: false });
 
 test("the sample data loads in one click and trains, explains and predicts without any file", async () => {
-  const { page, problems } = browser;
-  await openApp(page, server.url);
+  const { page, problems } = session.browser;
+  await openApp(page, session.server.url);
   assert.equal(await page.getAttribute('[data-testid="device-info"]', "data-kind"), "cpu");
   assert.equal(await page.locator('[data-testid="sample-notice"]').count(), 0, "no sample before the click");
 

@@ -17,7 +17,7 @@ use crate::predict_panel::PredictPanel;
 use crate::runs_panel::RunsPanel;
 use crate::state::AppState;
 use crate::train_panel::{TrainPanel, TrainSettings};
-use crate::widgets::load_csv_file;
+use crate::widgets::{ChartRedraw, load_csv_file};
 use crate::worker;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -102,6 +102,12 @@ pub fn App() -> impl IntoView {
     provide_context(TrainSettings::new());
     provide_context(ActivationTarget(RwSignal::new(None)));
     let tab = RwSignal::new(Tab::Data);
+    let redraw = ChartRedraw::install();
+    provide_context(redraw);
+    Effect::new(move |_| {
+        tab.track();
+        redraw.bump();
+    });
     let adapter = RwSignal::new(None::<String>);
 
     crate::effects::connect(state);

@@ -64,6 +64,33 @@ pub fn DigitGrid(
     }
 }
 
+/// Bumped when every chart must be drawn again though its data did not change: the system's
+/// light/dark theme changed, the window was resized, or a tab was shown (a chart drawn while its
+/// tab was hidden had no width to fit).
+#[derive(Clone, Copy)]
+pub struct ChartRedraw(pub RwSignal<u32>);
+
+impl ChartRedraw {
+    /// The signal, with the theme and resize listeners that bump it for the page's lifetime.
+    pub fn install() -> Self {
+        let redraw = ChartRedraw(RwSignal::new(0));
+        let dark = web_sys::window()
+            .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten());
+        if let Some(query) = dark {
+            let on_change = Closure::<dyn FnMut()>::new(move || redraw.bump());
+            query.set_onchange(Some(on_change.as_ref().unchecked_ref()));
+            on_change.forget();
+        }
+        // Listening as long as the page lives (the handle only stops it when told to).
+        let _resize = window_event_listener(leptos::ev::resize, move |_| redraw.bump());
+        redraw
+    }
+
+    pub fn bump(self) {
+        self.0.update(|n| *n = n.wrapping_add(1));
+    }
+}
+
 /// A canvas whose `draw` runs whenever the signals it reads change, coalesced to one redraw
 /// per animation frame (training can report hundreds of batches per second).
 #[component]
@@ -77,8 +104,12 @@ pub fn LiveCanvas(
 ) -> impl IntoView {
     let canvas = NodeRef::<Canvas>::new();
     let scheduled = Rc::new(Cell::new(false));
+    let redraw = use_context::<ChartRedraw>();
     Effect::new(move |_| {
         track.get();
+        if let Some(redraw) = redraw {
+            redraw.0.track();
+        }
         if scheduled.replace(true) {
             return;
         }
