@@ -160,6 +160,18 @@ impl DigitNet {
         &self.names
     }
 
+    /// The first convolution's name and kernels `[filters, in_channels, k, k]`: what it looks
+    /// for in the pixels (shown as images while training).
+    pub fn first_conv_weights(&self) -> Option<(&str, Tensor<4>)> {
+        self.layers
+            .iter()
+            .zip(&self.names)
+            .find_map(|(layer, name)| match layer {
+                Layer::Conv(c) => Some((name.as_str(), c.conv.weight.val())),
+                _ => None,
+            })
+    }
+
     fn run(&self, images: Tensor<4>, mut record: Option<&mut Vec<Activation>>) -> Tensor<2> {
         let mut flow = Flow::Maps(images);
         for (layer, name) in self.layers.iter().zip(&self.names) {

@@ -87,6 +87,8 @@ pub enum Command {
     Activations {
         image: ImageRef,
     },
+    /// The first convolution's filters, of the model in training (else the current one).
+    Filters,
     Classify {
         pixels: Vec<u8>,
     },
@@ -205,6 +207,10 @@ pub enum Reply {
     Activations {
         input: Vec<u8>,
         layers: Vec<LayerMaps>,
+    },
+    /// One image per filter of the first convolution; `None`: the model has none.
+    Filters {
+        layer: Option<LayerMaps>,
     },
     Classification {
         pixels: Vec<u8>,

@@ -71,6 +71,17 @@ impl Session {
         }
     }
 
+    pub(super) async fn filters(&self, emit: Emit<'_>) {
+        let operation = Operation::Activations;
+        let Some((nets, _)) = self.inference_model() else {
+            return emit(needs(operation, Prerequisite::Model), None);
+        };
+        match first_layer_filters(&nets[0]).await {
+            Ok(layer) => emit(Reply::Filters { layer }, None),
+            Err(message) => emit(device_failed(operation, message), None),
+        }
+    }
+
     pub(super) fn validation_image(&self, position: usize) -> Option<Vec<u8>> {
         let train = self.train.as_ref()?;
         let row = match &self.validation {

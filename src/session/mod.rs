@@ -17,7 +17,7 @@ use crate::augment::{AugmentConfig, augment_batch};
 use crate::data::csv::{CsvKind, parse_csv};
 use crate::data::dataset::{Digits, Split};
 use crate::device::{self, ComputeDevice, DeviceKind};
-use crate::evaluation::activations::feature_maps;
+use crate::evaluation::activations::{feature_maps, first_layer_filters};
 use crate::evaluation::predict::{Tta, argmax_rows, predict_ensemble};
 use crate::model::{DigitNet, Preset};
 use crate::model_file::{self, ModelMeta, Precision, TrainingSummary};
@@ -113,6 +113,7 @@ impl Session {
                 limit,
             } => self.confusion_cell(truth, predicted, limit, emit),
             Command::Activations { image } => self.activations(image, emit).await,
+            Command::Filters => self.filters(emit).await,
             Command::Classify { pixels } => self.classify(pixels, emit).await,
             Command::PredictTest { tta } => self.predict_test(tta, emit).await,
             Command::LoadModel { file_name, source } => {

@@ -246,6 +246,18 @@ fn load_train_inspect_predict_like_the_page_does() {
         other => panic!("{other:?}"),
     }
 
+    // The first layer's filters: one 3x3 image per kernel of conv2d_1, stretched to 0..255.
+    match &driver.send(Command::Filters, None)[0].0 {
+        Reply::Filters { layer: Some(layer) } => {
+            assert_eq!(layer.name, "conv2d_1");
+            assert_eq!((layer.count, layer.height, layer.width), (64, 3, 3));
+            for filter in layer.values.chunks(9) {
+                assert!(filter.contains(&0) && filter.contains(&255), "{filter:?}");
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+
     // Classify a drawing-sized input; probabilities sum to one.
     let digit = common::train_digits(1).image(0).to_vec();
     let answer = driver.send(Command::Classify { pixels: digit }, None);

@@ -12,9 +12,9 @@ use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use web_sys::{HtmlCanvasElement, PointerEvent};
 
+use crate::activations_view::ActivationTarget;
 use crate::charts::draw_bars;
 use crate::images::Digit;
-use crate::insights_panel::ActivationTarget;
 use crate::state::{AppState, now_ms};
 use crate::widgets::LiveCanvas;
 use crate::worker;

@@ -1,22 +1,15 @@
 //! What the model learned and where it fails, on the validation split: confusion matrix,
 //! classification report, ranked error gallery and per-layer activation grids.
 
-use digit_lab::protocol::{Command, GalleryItem, ImageRef, LayerMaps};
-use leptos::html::Canvas;
+use digit_lab::protocol::{Command, GalleryItem, ImageRef};
 use leptos::prelude::*;
 
-use crate::images::{Digit, Palette, context_2d, paint};
+use crate::activations_view::{ActivationTarget, ActivationsView, live_refresh};
+use crate::images::Digit;
 use crate::logic::export::confusion_csv;
 use crate::state::AppState;
 use crate::widgets::offer_download;
 use crate::worker;
-
-/// Feature maps per row in the activation grids, as in the notebooks.
-const MAPS_PER_ROW: usize = 16;
-
-/// The image the activation grids show; other panels (draw, galleries) set it.
-#[derive(Clone, Copy)]
-pub struct ActivationTarget(pub RwSignal<Option<ImageRef>>);
 
 #[component]
 pub fn InsightsPanel() -> impl IntoView {
@@ -37,14 +30,7 @@ pub fn InsightsPanel() -> impl IntoView {
             worker::send(Command::EvaluateValidation);
         }
     });
-    // Refresh the activation grids whenever the image or the weights change (each epoch).
-    let insights_version = Memo::new(move |_| state.insights.with(|i| i.insights_version));
-    Effect::new(move |_| {
-        let _ = (insights_version.get(), model_version.get());
-        if let Some(image) = target.get() {
-            worker::send(Command::Activations { image });
-        }
-    });
+    live_refresh(state, target, model_version, training);
 
     let validation_summary = move || {
         state.insights.with(|s| {
@@ -289,94 +275,5 @@ fn Gallery(#[prop(into)] items: Signal<Vec<GalleryItem>>, testid: &'static str) 
                 }
             }).collect_view()}
         </div>
-    }
-}
-
-#[component]
-fn ActivationsView() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let target = expect_context::<ActivationTarget>().0;
-    let test_row = RwSignal::new(String::from("0"));
-    let validation_row = RwSignal::new(String::from("0"));
-    let show_validation = move |_| {
-        if let Ok(i) = validation_row.get_untracked().parse() {
-            target.set(Some(ImageRef::Validation(i)))
-        }
-    };
-    let show_test = move |_| {
-        if let Ok(i) = test_row.get_untracked().parse() {
-            target.set(Some(ImageRef::Test(i)))
-        }
-    };
-    view! {
-        <div class="activations">
-            <h3>"Activations, layer by layer"</h3>
-            <div class="field-row">
-                <label class="field"><span>"Validation digit #"</span>
-                    <input type="number" min="0" class="tiny"
-                        data-testid="activation-validation-index"
-                        prop:value=move || validation_row.get()
-                        on:input=move |ev| validation_row.set(event_target_value(&ev)) /></label>
-                <button data-testid="activation-validation" on:click=show_validation>
-                    "Show validation digit"
-                </button>
-                <label class="field"><span>"Test digit #"</span>
-                    <input type="number" min="0" class="tiny" data-testid="activation-test-index"
-                        prop:value=move || test_row.get()
-                        on:input=move |ev| test_row.set(event_target_value(&ev)) /></label>
-                <button data-testid="activation-test"
-                    disabled=move || state.data.with(|d| d.test.is_none())
-                    on:click=show_test>"Show test digit"</button>
-            </div>
-            {move || state.insights.with(|s| s.activations.clone()).map(|a| view! {
-                <div class="activation-input">
-                    <Digit pixels=a.input.clone() size=84 palette=Palette::Viridis />
-                    <span class="subtle">"input"</span>
-                </div>
-                {a.layers.into_iter().map(|layer| view! { <LayerGrid layer=layer /> })
-                    .collect_view()}
-            })}
-        </div>
-    }
-}
-
-#[component]
-fn LayerGrid(layer: LayerMaps) -> impl IntoView {
-    let canvas = NodeRef::<Canvas>::new();
-    let columns = MAPS_PER_ROW.min(layer.count).max(1);
-    let rows = layer.count.div_ceil(columns);
-    // One pixel of gap between maps.
-    let width = columns * (layer.width + 1) - 1;
-    let height = rows * (layer.height + 1) - 1;
-    let scale = (2.0 * 28.0 / layer.width.max(1) as f64).clamp(2.0, 24.0);
-    let title = format!("{} — {} ({} maps)", layer.name, layer.shape, layer.count);
-    let name = layer.name.clone();
-    let count = layer.count;
-    Effect::new(move |_| {
-        if let Some(canvas) = canvas.get()
-            && let Some(ctx) = context_2d(&canvas)
-        {
-            let size = layer.width * layer.height;
-            for (i, map) in layer.values.chunks(size).enumerate() {
-                let x = (i % columns) * (layer.width + 1);
-                let y = (i / columns) * (layer.height + 1);
-                paint(
-                    &ctx,
-                    map,
-                    layer.width,
-                    layer.height,
-                    x as f64,
-                    y as f64,
-                    Palette::Viridis,
-                );
-            }
-        }
-    });
-    view! {
-        <figure class="layer" data-testid="activation-grid" data-layer=name data-maps=count>
-            <figcaption>{title}</figcaption>
-            <canvas node_ref=canvas class="maps" width=width height=height
-                style=format!("width:{}px", (width as f64 * scale).round())></canvas>
-        </figure>
     }
 }

@@ -7,9 +7,10 @@ use digit_lab::training::events::TrainFailure;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
+use crate::activations_view::ActivationTarget;
 use crate::data_panel::DataPanel;
 use crate::draw_panel::DrawPanel;
-use crate::insights_panel::{ActivationTarget, InsightsPanel};
+use crate::insights_panel::InsightsPanel;
 use crate::logic::run::RunStatus;
 use crate::logic::shortcuts::{KeyPress, SHORTCUTS_HELP, Shortcut, is_field, shortcut};
 use crate::model_panel::{ModelPanel, describe_source, load_startup_model};

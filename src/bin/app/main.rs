@@ -9,6 +9,8 @@ mod logic;
 
 // Everything else is browser-only; on native targets the binary is the stub `main` below.
 #[cfg(target_arch = "wasm32")]
+mod activations_view;
+#[cfg(target_arch = "wasm32")]
 mod charts;
 #[cfg(target_arch = "wasm32")]
 mod data_panel;

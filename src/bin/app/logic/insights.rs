@@ -86,6 +86,11 @@ pub struct InsightState {
     pub insights_version: u64,
     pub cell: Option<Cell>,
     pub activations: Option<Activations>,
+    /// The first convolution's filters as images (`Some(None)`: the model has none).
+    pub filters: Option<Option<LayerMaps>>,
+    /// Activation grids and filter images received: what the live views redraw on, and what
+    /// says an answer came back before the next refresh is asked for.
+    pub refreshes: u64,
 }
 
 impl InsightState {
@@ -120,7 +125,12 @@ impl Feature for InsightState {
                 self.activations = Some(Activations {
                     input: input.clone(),
                     layers: layers.clone(),
-                })
+                });
+                self.refreshes += 1;
+            }
+            Reply::Filters { layer } => {
+                self.filters = Some(layer.clone());
+                self.refreshes += 1;
             }
             // Validation rows refer to the train.csv they came from.
             Reply::DataLoaded(summary) if summary.role == DataRole::Train => {
@@ -133,6 +143,7 @@ impl Feature for InsightState {
                 self.insights = None;
                 self.cell = None;
                 self.activations = None;
+                self.filters = None;
             }
             _ => return model_changed,
         }
@@ -205,9 +216,23 @@ mod tests {
             input: vec![0; 784],
             layers: Vec::new(),
         });
+        let filters = Reply::Filters {
+            layer: Some(LayerMaps {
+                name: "conv2d_1".into(),
+                shape: "8 filters of 3×3".into(),
+                count: 8,
+                height: 3,
+                width: 3,
+                values: vec![128; 72],
+            }),
+        };
+        assert!(state.apply(&Incoming::new(&filters, None, 0.0)));
+        assert_eq!(state.refreshes, 1);
+        assert!(state.filters.as_ref().is_some_and(Option::is_some));
         let file = info(ModelSource::File("m.bpk".into()));
         assert!(state.apply(&Incoming::new(&file, None, 0.0)));
         assert_eq!((&state.insights, &state.activations), (&None, &None));
+        assert_eq!(state.filters, None);
         state.apply(&Incoming::new(&insights, None, 0.0));
         assert_eq!(state.insights_model, "tiny (loaded from m.bpk)");
     }
