@@ -67,7 +67,29 @@ pub struct TrainingSummary {
     pub device: String,
 }
 
+/// A fine-tune's learning rate relative to the model's own recipe: the weights only need
+/// nudging.
+const FINE_TUNE_RATE: f64 = 0.25;
+
 impl ModelMeta {
+    /// The recipe that fine-tunes this model (on its drawings mixed into train.csv): its own
+    /// recipe (else its preset's) for `epochs`, at a quarter of the learning rate, without early
+    /// stopping; `None` for a model of no preset.
+    pub fn fine_tune_recipe(&self, epochs: usize) -> Option<(Preset, TrainConfig)> {
+        let preset = self.preset?;
+        let recipe = self
+            .training
+            .as_ref()
+            .map_or_else(|| preset.recipe(), |t| t.config.clone());
+        let config = TrainConfig {
+            epochs,
+            learning_rate: recipe.learning_rate * FINE_TUNE_RATE,
+            early_stopping: None,
+            ..recipe
+        };
+        Some((preset, config))
+    }
+
     /// The validation rows this model is judged on in `train`: the split it was trained with
     /// (its recipe's fraction and seed over the rows it saw, the first `train_rows +
     /// validation_rows`), or the default recipe's split for a model without a training record.

@@ -89,6 +89,16 @@ pub enum Command {
     },
     /// The first convolution's filters, of the model in training (else the current one).
     Filters,
+    /// Class probabilities of each 28x28 image, in order (the user's handwriting set).
+    ClassifyMany {
+        images: Vec<Vec<u8>>,
+    },
+    /// Train the current model further on train.csv with these labelled drawings mixed in,
+    /// judged on its own validation split: a training run like `Train`'s.
+    FineTune {
+        epochs: usize,
+        drawings: Vec<(u8, Vec<u8>)>,
+    },
     Classify {
         pixels: Vec<u8>,
     },
@@ -211,6 +221,10 @@ pub enum Reply {
     /// One image per filter of the first convolution; `None`: the model has none.
     Filters {
         layer: Option<LayerMaps>,
+    },
+    /// `ClassifyMany`'s answer: 10 probabilities per image, in the order asked.
+    ClassifiedMany {
+        probabilities: Vec<f32>,
     },
     Classification {
         pixels: Vec<u8>,

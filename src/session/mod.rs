@@ -7,6 +7,7 @@
 //! training without any shared mutable state.
 
 mod ensemble;
+mod fine_tune;
 mod inference;
 mod insights;
 mod training;
@@ -45,6 +46,9 @@ struct TrainRun {
     preset: Preset,
     architecture: crate::model::Architecture,
     paused: bool,
+    /// Training rows that are not train.csv's (a fine-tune's drawings), left out of the
+    /// recorded split.
+    extra_rows: usize,
 }
 
 #[derive(Default)]
@@ -114,6 +118,8 @@ impl Session {
             } => self.confusion_cell(truth, predicted, limit, emit),
             Command::Activations { image } => self.activations(image, emit).await,
             Command::Filters => self.filters(emit).await,
+            Command::ClassifyMany { images } => self.classify_many(images, emit).await,
+            Command::FineTune { epochs, drawings } => self.start_fine_tune(epochs, drawings, emit),
             Command::Classify { pixels } => self.classify(pixels, emit).await,
             Command::PredictTest { tta } => self.predict_test(tta, emit).await,
             Command::LoadModel { file_name, source } => {

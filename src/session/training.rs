@@ -54,6 +54,7 @@ impl Session {
                     preset,
                     architecture: preset.architecture(),
                     paused: false,
+                    extra_rows: 0,
                 })
             }
             Err(problem) => emit(failed(operation, problem), None),
@@ -162,7 +163,7 @@ impl Session {
             best_epoch: run.trainer.best_epoch(),
             val_accuracy: run.trainer.best_val_accuracy(),
             val_loss: run.trainer.best_val_loss(),
-            train_rows: split.train.len(),
+            train_rows: split.train.len() - run.extra_rows,
             validation_rows: split.validation.len(),
             seconds: info.map_or(0.0, |i| i.seconds),
             device: self

@@ -14,6 +14,7 @@ use web_sys::{HtmlCanvasElement, PointerEvent};
 
 use crate::activations_view::ActivationTarget;
 use crate::charts::draw_bars;
+use crate::handwriting_panel::{HandwritingSet, LabelDrawing};
 use crate::images::Digit;
 use crate::state::{AppState, now_ms};
 use crate::widgets::LiveCanvas;
@@ -52,6 +53,17 @@ pub fn DrawPanel() -> impl IntoView {
             None => {
                 preview.set(Vec::new());
                 state.predict.update(|p| p.clear_classification());
+            }
+        }
+    });
+    // Another model became current (a run finished, a fine-tune, a file): read what is drawn
+    // again, so the answer shown is the current model's.
+    let model_version = Memo::new(move |_| state.model.with(|m| m.version));
+    Effect::new({
+        let classify = classify.clone();
+        move |_| {
+            if model_version.get() > 0 && !preview.with_untracked(Vec::is_empty) {
+                classify();
             }
         }
     });
@@ -269,8 +281,10 @@ pub fn DrawPanel() -> impl IntoView {
                         <LiveCanvas draw=draw_probabilities track=probabilities_track
                             testid="draw-probabilities-chart" class="chart small" />
                     </div>
+                    <LabelDrawing preview=preview />
                 </div>
             </div>
+            <HandwritingSet />
         </section>
     }
 }

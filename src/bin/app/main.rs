@@ -19,6 +19,8 @@ mod draw_panel;
 #[cfg(target_arch = "wasm32")]
 mod effects;
 #[cfg(target_arch = "wasm32")]
+mod handwriting_panel;
+#[cfg(target_arch = "wasm32")]
 mod history_storage;
 #[cfg(target_arch = "wasm32")]
 mod images;

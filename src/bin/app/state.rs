@@ -7,6 +7,7 @@ use leptos::prelude::*;
 
 use crate::logic::connection::Connection;
 use crate::logic::data::DataState;
+use crate::logic::handwriting::HandwritingState;
 use crate::logic::history::HistoryState;
 use crate::logic::insights::InsightState;
 use crate::logic::library::LibraryState;
@@ -29,6 +30,8 @@ pub struct AppState {
     /// Every run started in this browser; changed by `effects` after the library (a record
     /// names its run's library entry).
     pub history: RwSignal<HistoryState>,
+    /// The user's labelled drawings and the current model's answers on them.
+    pub handwriting: RwSignal<HandwritingState>,
     pub predict: RwSignal<PredictState>,
     pub notice: RwSignal<Notice>,
 }
@@ -50,6 +53,7 @@ impl AppState {
             )),
             insights: RwSignal::new(InsightState::default()),
             history: RwSignal::new(HistoryState::new()),
+            handwriting: RwSignal::new(crate::handwriting_panel::read_handwriting()),
             predict: RwSignal::new(PredictState::default()),
             notice: RwSignal::new(Notice::default()),
         }
@@ -64,6 +68,7 @@ impl AppState {
             fold(self.run, &incoming);
             fold(self.model, &incoming);
             fold(self.insights, &incoming);
+            fold(self.handwriting, &incoming);
             fold(self.predict, &incoming);
             fold(self.notice, &incoming);
         }

@@ -6,6 +6,7 @@
 pub mod connection;
 pub mod data;
 pub mod export;
+pub mod handwriting;
 pub mod history;
 pub mod insights;
 pub mod library;
