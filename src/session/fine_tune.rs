@@ -54,11 +54,8 @@ impl Session {
         emit: Emit<'_>,
     ) {
         let operation = Operation::Train;
-        if self.run.is_some() {
-            return emit(failed(operation, Problem::TrainingInProgress), None);
-        }
-        let Some(train) = self.train.clone() else {
-            return emit(needs(operation, Prerequisite::TrainData), None);
+        let Some(train) = self.data_for_run(emit) else {
+            return;
         };
         let Some(model) = self.model.as_ref() else {
             return emit(needs(operation, Prerequisite::Model), None);
@@ -90,29 +87,13 @@ impl Session {
             config,
             device.device.clone(),
             device.description.clone(),
-        );
-        match built {
-            Ok(trainer) => {
-                self.validation = None;
-                self.run = Some(TrainRun {
-                    trainer,
-                    preset,
-                    architecture: model.meta.architecture.clone(),
-                    paused: false,
-                    extra_rows,
-                })
-            }
-            Err(e) => emit(
-                failed(
-                    operation,
-                    Problem::Settings {
-                        field: e.field.to_string(),
-                        problem: e.problem,
-                    },
-                ),
-                None,
-            ),
-        }
+        )
+        .map_err(|e| Problem::Settings {
+            field: e.field.to_string(),
+            problem: e.problem,
+        });
+        let architecture = model.meta.architecture.clone();
+        self.begin_run(built, preset, architecture, extra_rows, emit);
     }
 }
 

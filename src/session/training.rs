@@ -16,11 +16,8 @@ impl Session {
         emit: Emit<'_>,
     ) {
         let operation = Operation::Train;
-        if self.run.is_some() {
-            return emit(failed(operation, Problem::TrainingInProgress), None);
-        }
-        let Some(digits) = self.train.clone() else {
-            return emit(needs(operation, Prerequisite::TrainData), None);
+        let Some(digits) = self.data_for_run(emit) else {
+            return;
         };
         let Some(device) = self.device(operation, emit) else {
             return;
@@ -46,18 +43,44 @@ impl Session {
                 problem: e.problem,
             })
         });
+        self.begin_run(built, preset, preset.architecture(), 0, emit);
+    }
+
+    /// The loaded train.csv, when a run can start: else why not, said.
+    pub(super) fn data_for_run(&self, emit: Emit<'_>) -> Option<Arc<Digits>> {
+        if self.run.is_some() {
+            emit(failed(Operation::Train, Problem::TrainingInProgress), None);
+            return None;
+        }
+        let train = self.train.clone();
+        if train.is_none() {
+            emit(needs(Operation::Train, Prerequisite::TrainData), None);
+        }
+        train
+    }
+
+    /// Make a built trainer the run in progress (`extra_rows`: its training rows that are not
+    /// train.csv's), or say why it could not be built.
+    pub(super) fn begin_run(
+        &mut self,
+        built: Result<Trainer, Problem>,
+        preset: Preset,
+        architecture: crate::model::Architecture,
+        extra_rows: usize,
+        emit: Emit<'_>,
+    ) {
         match built {
             Ok(trainer) => {
                 self.validation = None;
                 self.run = Some(TrainRun {
                     trainer,
                     preset,
-                    architecture: preset.architecture(),
+                    architecture,
                     paused: false,
-                    extra_rows: 0,
+                    extra_rows,
                 })
             }
-            Err(problem) => emit(failed(operation, problem), None),
+            Err(problem) => emit(failed(Operation::Train, problem), None),
         }
     }
 
