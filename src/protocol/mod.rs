@@ -90,7 +90,9 @@ pub enum Command {
     /// The first convolution's filters, of the model in training (else the current one).
     Filters,
     /// Class probabilities of each 28x28 image, in order (the user's handwriting set).
+    /// `id` comes back with the answer (only the latest request's answer is used).
     ClassifyMany {
+        id: u64,
         images: Vec<Vec<u8>>,
     },
     /// Train the current model further on train.csv with these labelled drawings mixed in,
@@ -224,6 +226,7 @@ pub enum Reply {
     },
     /// `ClassifyMany`'s answer: 10 probabilities per image, in the order asked.
     ClassifiedMany {
+        id: u64,
         probabilities: Vec<f32>,
     },
     Classification {

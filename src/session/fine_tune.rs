@@ -11,7 +11,7 @@ const MAX_REPEATS: usize = 100;
 
 impl Session {
     /// Class probabilities (10 per image) of each image, in order, by the model in use.
-    pub(super) async fn classify_many(&self, images: Vec<Vec<u8>>, emit: Emit<'_>) {
+    pub(super) async fn classify_many(&self, id: u64, images: Vec<Vec<u8>>, emit: Emit<'_>) {
         let operation = Operation::Classify;
         let Some((nets, _)) = self.inference_model() else {
             return emit(needs(operation, Prerequisite::Model), None);
@@ -39,7 +39,7 @@ impl Session {
         )
         .await;
         match result {
-            Ok(probabilities) => emit(Reply::ClassifiedMany { probabilities }, None),
+            Ok(probabilities) => emit(Reply::ClassifiedMany { id, probabilities }, None),
             Err(e) => emit(device_failed(operation, e), None),
         }
     }

@@ -118,7 +118,7 @@ impl Session {
             } => self.confusion_cell(truth, predicted, limit, emit),
             Command::Activations { image } => self.activations(image, emit).await,
             Command::Filters => self.filters(emit).await,
-            Command::ClassifyMany { images } => self.classify_many(images, emit).await,
+            Command::ClassifyMany { id, images } => self.classify_many(id, images, emit).await,
             Command::FineTune { epochs, drawings } => self.start_fine_tune(epochs, drawings, emit),
             Command::Classify { pixels } => self.classify(pixels, emit).await,
             Command::PredictTest { tta } => self.predict_test(tta, emit).await,

@@ -71,8 +71,8 @@ fn save(state: AppState) {
 
 /// Ask the worker for the current model's answers on the whole set.
 pub fn ask_answers(state: AppState) {
-    if let Some(images) = state.handwriting.try_update(|h| h.asking()).flatten() {
-        worker::send(Command::ClassifyMany { images });
+    if let Some((id, images)) = state.handwriting.try_update(|h| h.asking()).flatten() {
+        worker::send(Command::ClassifyMany { id, images });
     }
 }
 

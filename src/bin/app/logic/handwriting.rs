@@ -3,8 +3,6 @@
 //! Kaggle's train.csv format (`label,pixel0,…,pixel783`), so the set can be shared or trained
 //! on like any other labelled file. Plain Rust; `handwriting_panel.rs` stores and shows it.
 
-use std::collections::VecDeque;
-
 use digit_lab::data::csv::{CsvKind, IMAGE_PIXELS, parse_csv};
 use digit_lab::model::NUM_CLASSES;
 use digit_lab::protocol::Reply;
@@ -34,8 +32,10 @@ pub struct HandwritingState {
     /// The current model's answers, one per drawing, when they are known for this set and
     /// model (cleared when either changes).
     pub answers: Option<Vec<Answer>>,
-    /// The image sets sent to be classified, oldest first (the worker answers in order).
-    pending: VecDeque<Vec<Vec<u8>>>,
+    /// The latest request for answers and the images it sent: an answer to an older one (or
+    /// none, when a request failed) never lands on the wrong drawings.
+    asked: Option<(u64, Vec<Vec<u8>>)>,
+    requests: u64,
 }
 
 impl HandwritingState {
@@ -77,15 +77,16 @@ impl HandwritingState {
         self.drawings.iter().map(|d| d.pixels.clone()).collect()
     }
 
-    /// The images to send for the current model's answers (`None`: the set is empty), noted
-    /// as asked.
-    pub fn asking(&mut self) -> Option<Vec<Vec<u8>>> {
+    /// The request for the current model's answers: its id and images (`None`: the set is
+    /// empty); it replaces any request still unanswered.
+    pub fn asking(&mut self) -> Option<(u64, Vec<Vec<u8>>)> {
         if self.drawings.is_empty() {
             return None;
         }
-        let images = self.images();
-        self.pending.push_back(images.clone());
-        Some(images)
+        self.requests += 1;
+        let request = (self.requests, self.images());
+        self.asked = Some(request.clone());
+        Some(request)
     }
 
     /// The model's answers for `images`, ignored if the set changed since it was asked.
@@ -156,8 +157,8 @@ impl HandwritingState {
 impl Feature for HandwritingState {
     fn apply(&mut self, incoming: &Incoming) -> bool {
         match incoming.reply {
-            Reply::ClassifiedMany { probabilities } => {
-                let Some(images) = self.pending.pop_front() else {
+            Reply::ClassifiedMany { id, probabilities } => {
+                let Some((_, images)) = self.asked.take_if(|(asked, _)| asked == id) else {
                     return false;
                 };
                 let answers = probabilities
@@ -184,7 +185,7 @@ impl Feature for HandwritingState {
             }
             // The old worker will not answer what it was asked.
             Reply::WorkerCrashed { .. } => {
-                self.pending.clear();
+                self.asked = None;
                 false
             }
             _ => false,
@@ -244,11 +245,25 @@ mod tests {
         assert_eq!(set.asking(), None, "nothing to ask");
         set.add(3, image(1)).unwrap();
         set.add(8, image(2)).unwrap();
-        assert_eq!(set.asking().map(|i| i.len()), Some(2));
+        let (first, _) = set.asking().unwrap();
+        let (second, images) = set.asking().unwrap();
+        assert_eq!(images.len(), 2);
         let mut probabilities = vec![0.0f32; 20];
         probabilities[3] = 0.9;
         probabilities[10 + 5] = 0.6;
-        let reply = Reply::ClassifiedMany { probabilities };
+        let stale = Reply::ClassifiedMany {
+            id: first,
+            probabilities: vec![0.1; 20],
+        };
+        assert!(
+            !set.apply(&Incoming::new(&stale, None, 0.0)),
+            "an older request's answer"
+        );
+        assert_eq!(set.answers, None);
+        let reply = Reply::ClassifiedMany {
+            id: second,
+            probabilities,
+        };
         assert!(set.apply(&Incoming::new(&reply, None, 0.0)));
         let answers = set.answers.clone().unwrap();
         assert_eq!((answers[0].predicted, answers[1].predicted), (3, 5));
