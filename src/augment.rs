@@ -157,3 +157,23 @@ pub fn augment_batch(images: Tensor<4>, config: &AugmentConfig, rng: &mut Rng) -
     let transforms: Vec<Affine> = (0..batch).map(|_| config.sample(rng, side)).collect();
     apply(images, &transforms)
 }
+
+/// The 2x3 matrices (six numbers an image) of `batch` transforms drawn as [`augment_batch`]
+/// draws them, from the same generator state, or `None` for the identity config (which draws
+/// nothing): for building the augmented batch elsewhere, e.g. in one GPU kernel.
+#[cfg(feature = "engine")]
+pub fn draw_matrices(
+    config: &AugmentConfig,
+    rng: &mut Rng,
+    batch: usize,
+    side: usize,
+) -> Option<Vec<f32>> {
+    if config.is_identity() {
+        return None;
+    }
+    Some(
+        (0..batch)
+            .flat_map(|_| config.sample(rng, side).matrix(side))
+            .collect(),
+    )
+}

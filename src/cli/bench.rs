@@ -75,7 +75,8 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 preset.id()
             );
             if let Some(kernels) = kernels {
-                print!("{}", kernels.report(args.batches, 8));
+                let (tally, steps) = kernels;
+                print!("{}", tally.report(steps, 8));
             }
         }
     }
@@ -126,7 +127,7 @@ fn bench_training(
     batch_size: usize,
     batches: usize,
     log: Option<&KernelLog>,
-) -> Result<(f64, Option<Tally>), String> {
+) -> Result<(f64, Option<(Tally, usize)>), String> {
     let warmup = 2;
     let rows = (batches + warmup) * batch_size;
     let split = Split {
@@ -157,14 +158,14 @@ fn bench_training(
             match event {
                 TrainEvent::Batch(b) if b.batch + 1 == warmup => {
                     // The batch's loss has been read: its kernels are done and logged.
-                    at_start = log.map(KernelLog::tally);
+                    at_start = log.map(|log| (log.tally(), trainer.steps_queued()));
                     started = Some(Instant::now());
                 }
                 TrainEvent::Batch(b) if b.batch >= warmup => {
                     timed_images += b.size;
                     // The last timed batch (the epoch's end then validates, which is not timed).
                     if b.batch + 1 == warmup + batches {
-                        at_end = log.map(KernelLog::tally);
+                        at_end = log.map(|log| (log.tally(), trainer.steps_queued()));
                     }
                 }
                 TrainEvent::Epoch(_) => break,
@@ -177,7 +178,11 @@ fn bench_training(
         Ok(())
     })?;
     let seconds = started.map_or(0.0, |s| s.elapsed().as_secs_f64());
-    let kernels = at_start.zip(at_end).map(|(start, end)| end.since(&start));
+    // Steps are queued ahead of the batch reported, so the launches logged between the two
+    // tallies belong to the steps queued between them.
+    let kernels = at_start
+        .zip(at_end)
+        .map(|((start, s0), (end, s1))| (end.since(&start), s1 - s0));
     Ok((timed_images as f64 / seconds.max(1e-9), kernels))
 }
 

@@ -55,6 +55,11 @@ impl Digits {
         self.labels.is_some()
     }
 
+    /// Every image's pixels, one image after another.
+    pub fn pixels(&self) -> &[u8] {
+        &self.pixels
+    }
+
     pub fn image(&self, index: usize) -> &[u8] {
         &self.pixels[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS]
     }

@@ -15,6 +15,8 @@ mod net;
 pub mod presets;
 pub mod spec;
 
+#[cfg(feature = "engine")]
+pub use gpu::DeviceImages;
 /// The optimizers' fused GPU update (used by `training::optim`).
 #[cfg(feature = "engine")]
 pub(crate) use gpu::optim as gpu_optim;

@@ -1,29 +1,53 @@
 //! The training loop itself: [`Trainer`] and its per-epoch state.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+use burn::tensor::ExecutionError;
 use burn::tensor::Transaction;
 use futures::Stream;
+use futures::future::{MaybeDone, maybe_done};
+use futures::task::{Context, noop_waker_ref};
 use web_time::Instant;
 
 use super::config::{ConfigError, TrainConfig};
 use super::events::*;
 use super::optim;
 use super::schedule::{BestTracker, EarlyStopping, Plateau, ValMetrics};
-use crate::augment::augment_batch;
+use crate::augment::{augment_batch, draw_matrices};
+use crate::data::csv::IMAGE_SIDE;
 use crate::data::dataset::{Digits, Split, batches, epoch_order};
 use crate::evaluation::metrics::loss_and_accuracy;
 use crate::evaluation::predict::predict_probabilities;
-use crate::model::DigitNet;
+use crate::model::{DeviceImages, DigitNet};
 use crate::rng::Rng;
 
 /// Batch size for validation passes (inference only, so larger than training's).
 pub const EVAL_BATCH_SIZE: usize = 500;
+
+/// Batches queued on the device beyond the one whose loss the host is waiting for: with one,
+/// the GPU already runs the next batch while the previous one's loss travels back, so its
+/// queue never runs dry between batches (in the browser a read costs a round trip through the
+/// page's event loop). The reported batch is then one behind the newest step.
+const BATCHES_AHEAD: usize = 1;
+
+type BatchRead = Pin<Box<dyn Future<Output = Result<Vec<TensorData>, ExecutionError>> + Send>>;
+
+/// A batch whose step is queued on the device, with the read of its loss and correct count
+/// under way.
+struct InFlightBatch {
+    read: MaybeDone<BatchRead>,
+    batch: usize,
+    size: usize,
+    learning_rate: f64,
+    queued_at: Instant,
+}
 
 /// Cancels a running [`Trainer`] from elsewhere (the UI's stop button, Ctrl-C).
 #[derive(Clone, Debug, Default)]
@@ -53,6 +77,8 @@ pub struct Trainer {
     model: DigitNet,
     optimizer: ModuleOptimizer,
     data: Arc<Digits>,
+    /// The training set on the GPU, uploaded at the first batch (`None` on the CPU).
+    device_images: Option<DeviceImages>,
     split: Split,
     augment_rng: Rng,
     learning_rate: f64,
@@ -64,6 +90,7 @@ pub struct Trainer {
     validation: ValidationSnapshot,
     cancel: CancelHandle,
     pending: VecDeque<TrainEvent>,
+    in_flight: VecDeque<InFlightBatch>,
     started_at: Option<Instant>,
     epoch: usize,
     epoch_state: EpochState,
@@ -74,7 +101,11 @@ pub struct Trainer {
 /// read once per batch).
 struct EpochState {
     order: Vec<usize>,
+    /// Batches reported (their loss read).
     batch: usize,
+    /// Batches whose step was queued on the device.
+    queued: usize,
+    last_report: Option<Instant>,
     loss_sum: f64,
     correct_sum: f64,
     seen: usize,
@@ -113,6 +144,8 @@ impl Trainer {
             validation: ValidationSnapshot::default(),
             cancel: CancelHandle::default(),
             pending: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            device_images: None,
             started_at: None,
             epoch: 0,
             epoch_state: EpochState::new(epoch_order(&split.train, config.training_seed(), 0)),
@@ -178,6 +211,12 @@ impl Trainer {
         self.best_metrics.map(|m| m.loss)
     }
 
+    /// Optimizer steps queued on the device so far in this run: up to [`BATCHES_AHEAD`] more
+    /// than the batches reported.
+    pub fn steps_queued(&self) -> usize {
+        self.epoch * self.batches_per_epoch() + self.epoch_state.queued
+    }
+
     /// Epochs completed so far.
     pub fn epochs_run(&self) -> usize {
         self.epoch
@@ -227,17 +266,89 @@ impl Trainer {
         self.pending.pop_front()
     }
 
+    /// Reports the oldest queued batch, first queueing batches until [`BATCHES_AHEAD`] more
+    /// than it are on the device (or the epoch has none left).
     async fn train_batch(&mut self) -> Result<BatchMetrics, TrainFailure> {
+        while self.in_flight.len() <= BATCHES_AHEAD
+            && self.epoch_state.queued < self.batches_per_epoch()
+        {
+            let queued = self.queue_batch();
+            self.in_flight.push_back(queued);
+        }
+        let Some(mut oldest) = self.in_flight.pop_front() else {
+            return Err(TrainFailure::Device(
+                "no batch was queued for this step".into(),
+            ));
+        };
+        (&mut oldest.read).await;
+        let values = Pin::new(&mut oldest.read)
+            .take_output()
+            .ok_or_else(|| TrainFailure::Device("the batch's loss was read twice".into()))?
+            .map_err(|e| TrainFailure::Device(format!("reading the batch loss failed: {e:?}")))?;
+        let loss = scalar(&values[0])?;
+        let correct = scalar(&values[1])?;
+        if !loss.is_finite() {
+            return Err(TrainFailure::Diverged {
+                epoch: self.epoch,
+                batch: oldest.batch,
+                loss,
+            });
+        }
+        let size = oldest.size;
+        let batches = self.batches_per_epoch();
         let state = &mut self.epoch_state;
-        let rows: Vec<usize> = batches(&state.order, self.config.batch_size)
-            .nth(state.batch)
+        // With batches queued ahead, a batch's time is the time since the previous report.
+        let since = state
+            .last_report
+            .map_or(oldest.queued_at, |t| t.max(oldest.queued_at));
+        state.last_report = Some(Instant::now());
+        state.loss_sum += loss * size as f64;
+        state.correct_sum += correct;
+        state.seen += size;
+        let metrics = BatchMetrics {
+            epoch: self.epoch,
+            batch: oldest.batch,
+            batches,
+            size,
+            loss,
+            accuracy: correct / size as f64,
+            images_per_second: size as f64 / since.elapsed().as_secs_f64().max(1e-9),
+            learning_rate: oldest.learning_rate,
+        };
+        state.batch += 1;
+        Ok(metrics)
+    }
+
+    /// The augmented images of `rows`: gathered and resampled in one kernel from the training
+    /// set kept on the GPU, or built on the host and resampled by Burn's operations (the CPU
+    /// path). Both draw the same transforms from the same generator.
+    fn batch_images(&mut self, rows: &[usize]) -> Tensor<4> {
+        if self.device_images.is_none() && self.epoch_state.queued == 0 && self.epoch == 0 {
+            self.device_images = DeviceImages::upload(&self.data, &self.device);
+        }
+        let config = &self.config.augmentation;
+        if let Some(stored) = &self.device_images {
+            let matrices = draw_matrices(config, &mut self.augment_rng, rows.len(), IMAGE_SIDE);
+            if let Some(images) = stored.batch(rows, matrices.as_deref()) {
+                return images;
+            }
+        }
+        let images = self.data.images_tensor(rows, &self.device);
+        augment_batch(images, config, &mut self.augment_rng)
+    }
+
+    /// Queues the next batch's forward pass, backward pass and optimizer step, and starts the
+    /// read of its loss and correct count without waiting for it.
+    fn queue_batch(&mut self) -> InFlightBatch {
+        let batch = self.epoch_state.queued;
+        let rows: Vec<usize> = batches(&self.epoch_state.order, self.config.batch_size)
+            .nth(batch)
             .unwrap_or_default()
             .to_vec();
-        let batch_started = Instant::now();
+        let queued_at = Instant::now();
         let training_device = self.device.clone().autodiff();
         // Augmentation needs no gradients: it runs on the plain device, then joins the graph.
-        let images = self.data.images_tensor(&rows, &self.device);
-        let images = augment_batch(images, &self.config.augmentation, &mut self.augment_rng);
+        let images = self.batch_images(&rows);
         let labels = self.data.labels_tensor(&rows, &training_device);
 
         let logits = self.model.forward(images.autodiff());
@@ -254,49 +365,35 @@ impl Trainer {
             .equal(labels.without_autodiff())
             .int()
             .sum();
-        // The loss is read after the optimizer step, as one read per batch: reading it before
-        // the step held the batch's graph across the await and raised the worker's memory by
-        // 10 MB (26.8 -> 36.8 MB, CPU path). A non-finite loss still ends the run here, and
-        // the weights that step produced are never kept: only an epoch that ends validated (or
-        // with finite weights) becomes the best.
+        // The loss is read after the optimizer step: reading it before the step held the
+        // batch's graph across the await and raised the worker's memory by 10 MB (26.8 -> 36.8
+        // MB, CPU path). A non-finite loss still ends the run when it is read, and the weights
+        // of that step (and of the one queued behind it) are never kept: only an epoch that
+        // ends validated (or with finite weights) becomes the best.
         let loss_tensor = loss.clone().without_autodiff();
         let gradients = GradientsParams::from_grads(loss.backward(), &self.model);
-        let learning_rate = self.learning_rate_at(self.epoch_state.batch);
+        let learning_rate = self.learning_rate_at(batch);
         self.model = self
             .optimizer
             .step(learning_rate, self.model.clone(), gradients);
-        let values = Transaction::default()
-            .register(loss_tensor)
-            .register(correct)
-            .execute_async()
-            .await
-            .map_err(|e| TrainFailure::Device(format!("reading the batch loss failed: {e:?}")))?;
-        let loss = scalar(&values[0])?;
-        let correct = scalar(&values[1])?;
-        if !loss.is_finite() {
-            return Err(TrainFailure::Diverged {
-                epoch: self.epoch,
-                batch: self.epoch_state.batch,
-                loss,
-            });
-        }
-        let size = rows.len();
-        let state = &mut self.epoch_state;
-        state.loss_sum += loss * size as f64;
-        state.correct_sum += correct;
-        state.seen += size;
-        let metrics = BatchMetrics {
-            epoch: self.epoch,
-            batch: state.batch,
-            batches: self.split.train.len().div_ceil(self.config.batch_size),
-            size,
-            loss,
-            accuracy: correct / size as f64,
-            images_per_second: size as f64 / batch_started.elapsed().as_secs_f64().max(1e-9),
+        let read: BatchRead = Box::pin(
+            Transaction::default()
+                .register(loss_tensor)
+                .register(correct)
+                .execute_async(),
+        );
+        let mut read = maybe_done(read);
+        // The first poll issues the read: its copy goes right behind this batch's kernels and
+        // submits them, so the device works on them while the host waits for an older batch.
+        let _ = Pin::new(&mut read).poll(&mut Context::from_waker(noop_waker_ref()));
+        self.epoch_state.queued += 1;
+        InFlightBatch {
+            read,
+            batch,
+            size: rows.len(),
             learning_rate,
-        };
-        state.batch += 1;
-        Ok(metrics)
+            queued_at,
+        }
     }
 
     async fn end_epoch(&mut self, run_started: Instant) -> Result<(), TrainFailure> {
@@ -420,6 +517,8 @@ impl Trainer {
 
     /// Restore the best weights (Keras' `restore_best_weights`) and queue the final event.
     fn finish(&mut self, reason: FinishReason, failure: Option<TrainFailure>, started_at: Instant) {
+        // A step queued behind a failed or cancelled one is not reported.
+        self.in_flight.clear();
         if let Some(best) = &self.best_model {
             self.model = best.clone().fork(&self.device.clone().autodiff()).train();
         }
@@ -442,6 +541,8 @@ impl EpochState {
         Self {
             order,
             batch: 0,
+            queued: 0,
+            last_report: None,
             loss_sum: 0.0,
             correct_sum: 0.0,
             seen: 0,

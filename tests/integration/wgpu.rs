@@ -36,6 +36,10 @@ fn training_steps_run_on_wgpu_and_the_loss_falls() {
     pollster::block_on(async {
         while let Some(event) = trainer.next_event().await {
             if let TrainEvent::Batch(b) = event {
+                assert_eq!(b.batch, losses.len(), "batches are reported in order, once");
+                // The next batch's step is already queued when a batch is reported, so the
+                // device never waits for the host between batches (none after the last).
+                assert_eq!(trainer.steps_queued(), (b.batch + 2).min(10));
                 losses.push(b.loss);
             }
         }

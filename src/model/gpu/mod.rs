@@ -11,6 +11,8 @@
 //! do not cover (groups, dilation, no bias, f16) uses Burn's operation: results do not depend on
 //! which path ran beyond float rounding.
 
+mod batch;
+mod batch_kernels;
 mod conv_kernels;
 mod norm;
 mod norm_kernels;
@@ -35,6 +37,7 @@ use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use cubecl::prelude::{CubeCount, CubeDim};
 
 use super::cpu::{ConvGeometry, conv_geometry};
+pub use batch::DeviceImages;
 use conv_kernels::{ConvShape, UNITS};
 pub use norm::batch_norm;
 
@@ -87,7 +90,11 @@ fn conv_shape(g: &ConvGeometry, relu: bool) -> ConvShape {
 /// Whether `tensor` lives on the CPU backend, checked before anything else so that the CPU path
 /// makes no failed conversions (each with its error message) per layer and step.
 fn on_cpu<const D: usize>(tensor: &Tensor<D>) -> bool {
-    tensor.device().inner() == Device::flex()
+    on_cpu_device(&tensor.device())
+}
+
+fn on_cpu_device(device: &Device) -> bool {
+    device.clone().inner() == Device::flex()
 }
 
 /// The autodiff GPU tensor behind `tensor`, or `None` elsewhere.

@@ -248,3 +248,44 @@ fn batch_norm_matches_burns_layer_in_training_and_inference() {
         }
     }
 }
+
+#[test]
+fn batches_gathered_and_augmented_on_the_gpu_match_the_host_path() {
+    use crate::augment::{AugmentConfig, augment_batch, draw_matrices};
+    use crate::data::csv::{IMAGE_PIXELS, IMAGE_SIDE};
+    use crate::data::dataset::Digits;
+    use crate::rng::Rng;
+
+    let Some(device) = gpu() else { return };
+    let count = 23;
+    // Every byte value, in an order that differs between neighbouring pixels and images.
+    let pixels: Vec<u8> = (0..count * IMAGE_PIXELS)
+        .map(|i| ((i * 37 + i / 97) % 256) as u8)
+        .collect();
+    let digits = Digits::new(pixels, Some(vec![0; count]));
+    let stored = DeviceImages::upload(&digits, &device).expect("a GPU device stores the images");
+    // Odd size, repeats, the first and last rows.
+    let rows = [22, 0, 5, 5, 17, 1, 22];
+    let strong = AugmentConfig {
+        rotation_degrees: 40.0,
+        zoom: 0.4,
+        width_shift: 0.4,
+        height_shift: 0.4,
+        shear_degrees: 20.0,
+    };
+    for config in [AugmentConfig::NONE, AugmentConfig::default(), strong] {
+        let (mut host_rng, mut gpu_rng) = (Rng::new(9), Rng::new(9));
+        let want = augment_batch(digits.images_tensor(&rows, &device), &config, &mut host_rng);
+        let matrices = draw_matrices(&config, &mut gpu_rng, rows.len(), IMAGE_SIDE);
+        let got = stored.batch(&rows, matrices.as_deref()).unwrap();
+        assert_close(&format!("{config:?}"), got, want);
+        // Both paths leave the generator in the same state for the next batch.
+        assert_eq!(host_rng.next_u64(), gpu_rng.next_u64());
+    }
+    assert!(stored.batch(&[count], None).is_none(), "a row past the set");
+    assert!(
+        stored.batch(&rows, Some(&[0.0; 6])).is_none(),
+        "too few matrices"
+    );
+    assert!(DeviceImages::upload(&digits, &Device::flex()).is_none());
+}
