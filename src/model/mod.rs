@@ -15,13 +15,13 @@ mod net;
 pub mod presets;
 pub mod spec;
 
-#[cfg(feature = "engine")]
-pub use gpu::DeviceImages;
 /// The optimizers' fused GPU update (used by `training::optim`).
 #[cfg(feature = "engine")]
 pub(crate) use gpu::optim as gpu_optim;
 #[cfg(feature = "engine")]
 pub(crate) use gpu::set_software_gpu;
+#[cfg(feature = "engine")]
+pub use gpu::{DeviceImages, cross_entropy_and_correct};
 #[cfg(feature = "engine")]
 pub use net::{Activation, ConvRelu, Dense, DigitNet, Layer};
 pub use presets::Preset;

@@ -25,7 +25,7 @@ use crate::data::csv::IMAGE_SIDE;
 use crate::data::dataset::{Digits, Split, batches, epoch_order};
 use crate::evaluation::metrics::loss_and_accuracy;
 use crate::evaluation::predict::predict_probabilities;
-use crate::model::{DeviceImages, DigitNet};
+use crate::model::{DeviceImages, DigitNet, cross_entropy_and_correct};
 use crate::rng::Rng;
 
 /// Batch size for validation passes (inference only, so larger than training's).
@@ -352,19 +352,9 @@ impl Trainer {
         let labels = self.data.labels_tensor(&rows, &training_device);
 
         let logits = self.model.forward(images.autodiff());
-        let loss = CrossEntropyLossConfig::new()
-            .with_smoothing(
-                (self.config.label_smoothing > 0.0).then_some(self.config.label_smoothing as f32),
-            )
-            .init(&training_device)
-            .forward(logits.clone(), labels.clone());
-        let correct = logits
-            .without_autodiff()
-            .argmax(1)
-            .squeeze_dim::<1>(1)
-            .equal(labels.without_autodiff())
-            .int()
-            .sum();
+        let smoothing = self.config.label_smoothing as f32;
+        let (loss, correct) = cross_entropy_and_correct(&logits, &labels, smoothing)
+            .unwrap_or_else(|| loss_and_correct(logits, labels, smoothing));
         // The loss is read after the optimizer step: reading it before the step held the
         // batch's graph across the await and raised the worker's memory by 10 MB (26.8 -> 36.8
         // MB, CPU path). A non-finite loss still ends the run when it is read, and the weights
@@ -549,6 +539,28 @@ impl EpochState {
             started_at: Instant::now(),
         }
     }
+}
+
+/// Burn's cross-entropy (from logits, label smoothing where set) and the number of rows whose
+/// argmax is their label: what [`cross_entropy_and_correct`] computes in two launches on the GPU.
+fn loss_and_correct(
+    logits: Tensor<2>,
+    labels: Tensor<1, Int>,
+    smoothing: f32,
+) -> (Tensor<1>, Tensor<1>) {
+    let loss = CrossEntropyLossConfig::new()
+        .with_smoothing((smoothing > 0.0).then_some(smoothing))
+        .init(&logits.device())
+        .forward(logits.clone(), labels.clone());
+    let correct = logits
+        .without_autodiff()
+        .argmax(1)
+        .squeeze_dim::<1>(1)
+        .equal(labels.without_autodiff())
+        .int()
+        .sum()
+        .float();
+    (loss, correct)
 }
 
 fn scalar(data: &TensorData) -> Result<f64, TrainFailure> {

@@ -14,6 +14,8 @@
 mod batch;
 mod batch_kernels;
 mod conv_kernels;
+mod loss;
+mod loss_kernels;
 mod norm;
 mod norm_kernels;
 pub(crate) mod optim;
@@ -39,6 +41,7 @@ use cubecl::prelude::{CubeCount, CubeDim};
 use super::cpu::{ConvGeometry, conv_geometry};
 pub use batch::DeviceImages;
 use conv_kernels::{ConvShape, UNITS};
+pub use loss::cross_entropy_and_correct;
 pub use norm::batch_norm;
 
 type TrackedTensor = <Autodiff<Wgpu> as BackendTypes>::FloatTensorPrimitive;

@@ -11,7 +11,7 @@ pub const UNITS: usize = 256;
 
 /// The sum of every invocation's `value` in the cube, returned to all of them.
 #[cube]
-fn cube_sum(partial: &mut [f32], value: f32, unit: usize) -> f32 {
+pub fn cube_sum(partial: &mut [f32], value: f32, unit: usize) -> f32 {
     partial[unit] = value;
     sync_cube();
     for level in 0..8usize {

@@ -289,3 +289,54 @@ fn batches_gathered_and_augmented_on_the_gpu_match_the_host_path() {
     );
     assert!(DeviceImages::upload(&digits, &Device::flex()).is_none());
 }
+
+#[test]
+fn the_fused_loss_matches_burns_cross_entropy_accuracy_and_gradient() {
+    use burn::nn::loss::CrossEntropyLossConfig;
+
+    let Some(device) = gpu() else { return };
+    let training = device.clone().autodiff();
+    // More rows than the cube has invocations, so some invocations sum several rows.
+    let rows: usize = 301;
+    let labels: Vec<i32> = (0..rows).map(|r| ((r * 7 + r / 5) % 10) as i32).collect();
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [rows]), &training);
+    for smoothing in [0.0f32, 0.1] {
+        let logits = Tensor::<2>::random([rows, 10], Distribution::Normal(0.0, 3.0), &device);
+        let logits = logits.autodiff().require_grad();
+        let (ours, correct) = cross_entropy_and_correct(&logits, &labels, smoothing)
+            .expect("the GPU loss covers tracked logits");
+        let theirs = CrossEntropyLossConfig::new()
+            .with_smoothing((smoothing > 0.0).then_some(smoothing))
+            .init(&training)
+            .forward(logits.clone(), labels.clone());
+        let want_correct = logits
+            .clone()
+            .without_autodiff()
+            .argmax(1)
+            .squeeze_dim::<1>(1)
+            .equal(labels.clone().without_autodiff())
+            .int()
+            .sum()
+            .float();
+        assert_close_1d("correct", correct, want_correct);
+        let (grads_ours, grads_theirs) = (ours.backward(), theirs.backward());
+        assert_close_1d(
+            &format!("loss, smoothing {smoothing}"),
+            ours.without_autodiff(),
+            theirs.without_autodiff(),
+        );
+        let grad = |g| logits.grad(g).expect("a gradient");
+        assert_close(
+            &format!("logit grad, smoothing {smoothing}"),
+            grad(&grads_ours),
+            grad(&grads_theirs),
+        );
+    }
+    // The CPU and untracked logits are left to Burn.
+    let cpu_logits = Tensor::<2>::zeros([2, 10], &Device::flex().autodiff());
+    let cpu_labels = Tensor::<1, Int>::zeros([2], &Device::flex().autodiff());
+    assert!(cross_entropy_and_correct(&cpu_logits, &cpu_labels, 0.0).is_none());
+    let plain_logits = Tensor::<2>::zeros([2, 10], &device);
+    let plain_labels = Tensor::<1, Int>::zeros([2], &device);
+    assert!(cross_entropy_and_correct(&plain_logits, &plain_labels, 0.0).is_none());
+}
