@@ -21,7 +21,7 @@ pub(crate) use gpu::optim as gpu_optim;
 #[cfg(feature = "engine")]
 pub(crate) use gpu::set_software_gpu;
 #[cfg(feature = "engine")]
-pub use gpu::{DeviceImages, cross_entropy_and_correct};
+pub use gpu::{DeviceImages, cross_entropy_and_correct, seed_dropout};
 #[cfg(feature = "engine")]
 pub use net::{Activation, ConvRelu, Dense, DigitNet, Layer};
 pub use presets::Preset;

@@ -189,8 +189,12 @@ impl DigitNet {
                     Flow::Features(gpu::batch_norm(bn, &x).unwrap_or_else(|| bn.forward(x)))
                 }
                 (Layer::MaxPool(pool), Flow::Maps(x)) => Flow::Maps(cpu::max_pool2d(pool, x)),
-                (Layer::Dropout(d), Flow::Maps(x)) => Flow::Maps(d.forward(x)),
-                (Layer::Dropout(d), Flow::Features(x)) => Flow::Features(d.forward(x)),
+                (Layer::Dropout(d), Flow::Maps(x)) => {
+                    Flow::Maps(gpu::dropout(d, &x).unwrap_or_else(|| d.forward(x)))
+                }
+                (Layer::Dropout(d), Flow::Features(x)) => {
+                    Flow::Features(gpu::dropout(d, &x).unwrap_or_else(|| d.forward(x)))
+                }
                 (Layer::Flatten(_), Flow::Maps(x)) => Flow::Features(x.flatten(1, 3)),
                 (Layer::Dense(dense), Flow::Features(x)) => {
                     let y = dense.linear.forward(x);

@@ -25,7 +25,7 @@ use crate::data::csv::IMAGE_SIDE;
 use crate::data::dataset::{Digits, Split, batches, epoch_order};
 use crate::evaluation::metrics::loss_and_accuracy;
 use crate::evaluation::predict::predict_probabilities;
-use crate::model::{DeviceImages, DigitNet, cross_entropy_and_correct};
+use crate::model::{DeviceImages, DigitNet, cross_entropy_and_correct, seed_dropout};
 use crate::rng::Rng;
 
 /// Batch size for validation passes (inference only, so larger than training's).
@@ -131,6 +131,7 @@ impl Trainer {
         }
         let training_device = device.clone().autodiff();
         training_device.seed(config.training_seed());
+        seed_dropout(config.training_seed());
         let model = model.fork(&training_device).train();
         Ok(Self {
             optimizer: optim::build(&config.optimizer),

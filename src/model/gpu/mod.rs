@@ -14,6 +14,8 @@
 mod batch;
 mod batch_kernels;
 mod conv_kernels;
+mod dropout;
+mod dropout_kernels;
 mod loss;
 mod loss_kernels;
 mod norm;
@@ -41,6 +43,7 @@ use cubecl::prelude::{CubeCount, CubeDim};
 use super::cpu::{ConvGeometry, conv_geometry};
 pub use batch::DeviceImages;
 use conv_kernels::{ConvShape, UNITS};
+pub use dropout::{dropout, seed_dropout};
 pub use loss::cross_entropy_and_correct;
 pub use norm::batch_norm;
 

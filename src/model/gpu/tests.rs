@@ -340,3 +340,53 @@ fn the_fused_loss_matches_burns_cross_entropy_accuracy_and_gradient() {
     let plain_labels = Tensor::<1, Int>::zeros([2], &device);
     assert!(cross_entropy_and_correct(&plain_logits, &plain_labels, 0.0).is_none());
 }
+
+#[test]
+fn fused_dropout_drops_at_its_rate_scales_the_rest_and_masks_its_gradient_alike() {
+    use super::dropout::dropout_seeded;
+    use burn::nn::DropoutConfig;
+
+    let Some(device) = gpu() else { return };
+    let training = device.clone().autodiff();
+    let layer = DropoutConfig::new(0.4).init();
+    // Never zero, so a zero in the output is a dropped element.
+    let x = Tensor::<4>::random([64, 32, 12, 12], Distribution::Uniform(0.5, 1.5), &device);
+    let x = x.autodiff().require_grad();
+    let y = dropout(&layer, &x).expect("the GPU dropout covers tracked maps");
+    let upstream = Tensor::<4>::random(y.dims(), Distribution::Default, &training);
+    let grads = (y.clone() * upstream.clone()).sum().backward();
+    let (x_plain, y_plain) = (x.clone().without_autodiff(), y.clone().without_autodiff());
+    // Each output is 0 or x / 0.6; the gradient passes where the output did, scaled alike.
+    let kept = y_plain.clone().greater_elem(0.0).float();
+    let kept_share: f32 = kept.clone().mean().into_scalar();
+    assert!((kept_share - 0.6).abs() < 0.01, "kept {kept_share}");
+    assert_close(
+        "kept values",
+        y_plain.clone(),
+        x_plain.clone() * kept.clone() / 0.6,
+    );
+    assert_close(
+        "input gradient",
+        x.grad(&grads).expect("a gradient"),
+        upstream.without_autodiff() * kept.clone() / 0.6,
+    );
+    // Another seed, another mask; the same seed, the same mask.
+    let mask = |seed| {
+        let y = dropout_seeded(&layer, &x, seed).unwrap().without_autodiff();
+        y.greater_elem(0.0).float()
+    };
+    let differing: f32 = (mask(1) - mask(2)).abs().mean().into_scalar();
+    assert!(
+        (differing - 0.48).abs() < 0.02,
+        "masks differ at {differing}"
+    );
+    assert_eq!(mask(3).into_data(), mask(3).into_data());
+    // Inference, a zero rate, plain tensors and the CPU are left to Burn.
+    let inference = layer.clone().valid();
+    let plain = Tensor::<4>::ones([2, 3, 4, 4], &device);
+    assert!(dropout(&DropoutConfig::new(0.0).init(), &x).is_none());
+    assert!(dropout(&layer, &plain).is_none());
+    assert!(dropout(&inference, &x).is_none());
+    let cpu = Tensor::<4>::ones([2, 3, 4, 4], &Device::flex().autodiff());
+    assert!(dropout(&layer, &cpu).is_none());
+}
