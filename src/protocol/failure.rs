@@ -8,6 +8,7 @@ use super::DataRole;
 use crate::data::csv::CsvError;
 use crate::model::ArchitectureError;
 use crate::model_file::ModelFileError;
+use crate::training::config::ConfigError;
 use crate::training::events::TrainFailure;
 
 /// What was being done when it failed.
@@ -121,6 +122,16 @@ pub enum Problem {
     /// A browser API failed (reading a file, starting a download, storage).
     #[error("{0}")]
     Browser(String),
+}
+
+/// A recipe the trainer refused: the field it names and why.
+impl From<ConfigError> for Problem {
+    fn from(error: ConfigError) -> Self {
+        Problem::Settings {
+            field: error.field.to_string(),
+            problem: error.problem,
+        }
+    }
 }
 
 fn needs_message(prerequisite: Prerequisite) -> &'static str {

@@ -88,10 +88,7 @@ impl Session {
             device.device.clone(),
             device.description.clone(),
         )
-        .map_err(|e| Problem::Settings {
-            field: e.field.to_string(),
-            problem: e.problem,
-        });
+        .map_err(Problem::from);
         let architecture = model.meta.architecture.clone();
         self.begin_run(built, preset, architecture, extra_rows, emit);
     }

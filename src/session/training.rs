@@ -38,10 +38,7 @@ impl Session {
                 device.device.clone(),
                 device.description.clone(),
             )
-            .map_err(|e| Problem::Settings {
-                field: e.field.to_string(),
-                problem: e.problem,
-            })
+            .map_err(Problem::from)
         });
         self.begin_run(built, preset, preset.architecture(), 0, emit);
     }
