@@ -51,6 +51,18 @@ impl AugmentConfig {
         *self == Self::NONE
     }
 
+    /// Every range times `strength` (0 = no augmentation, 1 = these ranges).
+    pub fn scaled(&self, strength: f32) -> Self {
+        let strength = strength.clamp(0.0, 1.0);
+        Self {
+            rotation_degrees: self.rotation_degrees * strength,
+            zoom: self.zoom * strength,
+            width_shift: self.width_shift * strength,
+            height_shift: self.height_shift * strength,
+            shear_degrees: self.shear_degrees * strength,
+        }
+    }
+
     /// Draw one image's transform.
     pub fn sample(&self, rng: &mut Rng, side: usize) -> Affine {
         let mut symmetric = |range: f32| {

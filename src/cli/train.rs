@@ -49,6 +49,10 @@ pub struct TrainArgs {
     /// Train on the images as they are (no random rotation/zoom/shift/shear).
     #[arg(long)]
     no_augment: bool,
+    /// Fraction of the run, at its end, over which the augmentation fades linearly to none
+    /// (0 = augment to the end).
+    #[arg(long)]
+    augment_fade: Option<f64>,
     /// Seed of the validation split (and, for member 0, of everything else random).
     #[arg(long)]
     seed: Option<u64>,
@@ -91,6 +95,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     config.member = args.member;
     config.lr_decay_per_epoch = args.lr_decay.unwrap_or(config.lr_decay_per_epoch);
     config.label_smoothing = args.label_smoothing.unwrap_or(config.label_smoothing);
+    config.augment_fade = args.augment_fade.unwrap_or(config.augment_fade);
     if let Some(schedule) = args.schedule {
         config.schedule = config
             .schedule
@@ -130,7 +135,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!(
         "training {} ({} parameters) on {}: {} train / {} validation rows, \
-         {} epochs, batch {}, {} lr {} ({} schedule, label smoothing {})",
+         {} epochs, batch {}, {} lr {} ({} schedule, label smoothing {}, augmentation fade {})",
         args.preset,
         architecture.param_count(),
         device.description,
@@ -141,7 +146,8 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         config.optimizer.name(),
         config.learning_rate,
         config.schedule.name(),
-        config.label_smoothing
+        config.label_smoothing,
+        config.augment_fade
     );
     let digits = Arc::new(digits);
     let mut trainer = Trainer::new(

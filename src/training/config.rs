@@ -173,6 +173,11 @@ pub struct TrainConfig {
     /// Which validation metric picks the best checkpoint restored at the end.
     pub checkpoint_monitor: Monitor,
     pub augmentation: AugmentConfig,
+    /// The last fraction of the planned batches over which the augmentation's ranges shrink
+    /// linearly to none, so that a run ends on images like the ones it is judged on (0 keeps
+    /// them whole to the end: the notebooks' recipes, and model files from before this existed).
+    #[serde(default)]
+    pub augment_fade: f64,
     pub validation_fraction: f64,
     /// Decides the validation split, and (for member 0) everything else random in the run.
     pub seed: u64,
@@ -198,12 +203,17 @@ impl Default for TrainConfig {
             early_stopping: None,
             checkpoint_monitor: Monitor::ValAccuracy,
             augmentation: AugmentConfig::default(),
+            augment_fade: DEFAULT_AUGMENT_FADE,
             validation_fraction: 0.1,
             seed: 42,
             member: 0,
         }
     }
 }
+
+/// Digit Lab's recipe fades the augmentation out over the last part of the run (README.md,
+/// "Recipe", has the measurements behind the figure).
+pub const DEFAULT_AUGMENT_FADE: f64 = 0.5;
 
 /// More epochs than anyone trains (the notebooks use 30 to 50) but few enough that epoch and
 /// batch counts never overflow.
@@ -224,6 +234,18 @@ impl TrainConfig {
             0 => self.seed,
             member => crate::rng::Rng::derive(self.seed, 0xE25E_0000 + member).next_u64(),
         }
+    }
+
+    /// The augmentation of batch `step` (0-based) of `total` planned batches: the full ranges
+    /// until the fade starts, then shrinking linearly to none at the last planned batch.
+    pub fn augmentation_at(&self, step: usize, total: usize) -> AugmentConfig {
+        if self.augment_fade <= 0.0 {
+            return self.augmentation;
+        }
+        let last = total.saturating_sub(1).max(1) as f64;
+        let progress = (step as f64 / last).min(1.0);
+        let strength = ((1.0 - progress) / self.augment_fade).min(1.0);
+        self.augmentation.scaled(strength as f32)
     }
 
     /// Reject settings that cannot train, with the field to fix.
@@ -260,6 +282,9 @@ impl TrainConfig {
         }
         if !(0.0..0.5).contains(&self.label_smoothing) {
             return fail("label smoothing", "must be in [0, 0.5)");
+        }
+        if !(0.0..=1.0).contains(&self.augment_fade) {
+            return fail("augmentation fade", "must be in [0, 1] of the run");
         }
         if !(0.0..1.0).contains(&self.validation_fraction) {
             return fail("validation fraction", "must be in [0, 1)");
@@ -325,6 +350,39 @@ mod tests {
     }
 
     #[test]
+    fn augmentation_fades_to_none_over_the_last_part_of_any_budget() {
+        let config = TrainConfig {
+            augment_fade: 0.25,
+            ..TrainConfig::default()
+        };
+        let full = config.augmentation;
+        for total in [2 * 591, 4 * 591, 20 * 591] {
+            let at = |step: usize| config.augmentation_at(step, total);
+            assert_eq!(at(0), full);
+            assert_eq!(at(total * 3 / 4 - 2), full, "whole until the fade");
+            let half = at((total - 1) * 7 / 8);
+            assert!((half.rotation_degrees - full.rotation_degrees / 2.0).abs() < 0.05);
+            assert!((half.zoom - full.zoom / 2.0).abs() < 1e-3);
+            assert!(
+                at(total - 1).is_identity(),
+                "nothing left at the last batch"
+            );
+            let rotations: Vec<f32> = (0..total).map(|s| at(s).rotation_degrees).collect();
+            assert!(rotations.windows(2).all(|w| w[1] <= w[0]), "only shrinks");
+        }
+        let whole = TrainConfig {
+            augment_fade: 0.0,
+            ..config.clone()
+        };
+        assert_eq!(whole.augmentation_at(999, 1000), full);
+        let bad = TrainConfig {
+            augment_fade: 1.5,
+            ..config
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "augmentation fade");
+    }
+
+    #[test]
     fn out_of_range_schedule_and_smoothing_are_rejected_by_field() {
         let bad_warmup = TrainConfig {
             schedule: LrSchedule::OneCycle {
@@ -377,7 +435,9 @@ mod tests {
         object.remove("schedule");
         object.remove("label_smoothing");
         object.remove("member");
+        object.remove("augment_fade");
         let old: TrainConfig = serde_json::from_value(value).unwrap();
+        assert_eq!(old.augment_fade, 0.0, "augmented to the end");
         assert_eq!(old.schedule, LrSchedule::Stepwise);
         assert_eq!(old.label_smoothing, 0.0);
         assert_eq!(old.member, 0);

@@ -14,12 +14,13 @@ impl Preset {
         let plateau = PlateauConfig::keras_notebooks();
         let own = TrainConfig::default();
         // The notebook presets keep the epoch-wise rate they were tuned with (their plateau
-        // rule on top of a ×0.88 decay), not the one-cycle schedule.
+        // rule on top of a ×0.88 decay), not the one-cycle schedule, and augment to the end.
         let base = TrainConfig {
             batch_size: 64,
             learning_rate: 1e-3,
             lr_decay_per_epoch: 0.88,
             schedule: LrSchedule::Stepwise,
+            augment_fade: 0.0,
             ..own.clone()
         };
         match self {

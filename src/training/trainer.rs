@@ -179,13 +179,17 @@ impl Trainer {
     /// The rate for batch `batch` of the current epoch: the epoch's rate (after decay and
     /// plateau) times the within-run schedule over every planned batch.
     fn learning_rate_at(&self, batch: usize) -> f64 {
+        let (step, total) = self.planned_step(batch);
+        self.learning_rate * self.config.schedule.factor(step, total)
+    }
+
+    /// Batch `batch` of the current epoch as a step of the planned run: (step, planned steps).
+    fn planned_step(&self, batch: usize) -> (usize, usize) {
         let per_epoch = self.batches_per_epoch();
-        let step = self.epoch * per_epoch + batch;
-        self.learning_rate
-            * self
-                .config
-                .schedule
-                .factor(step, self.config.epochs * per_epoch)
+        (
+            self.epoch * per_epoch + batch,
+            self.config.epochs * per_epoch,
+        )
     }
 
     /// The weights being trained, in inference mode.
@@ -323,11 +327,12 @@ impl Trainer {
     /// The augmented images of `rows`: gathered and resampled in one kernel from the training
     /// set kept on the GPU, or built on the host and resampled by Burn's operations (the CPU
     /// path). Both draw the same transforms from the same generator.
-    fn batch_images(&mut self, rows: &[usize]) -> Tensor<4> {
+    fn batch_images(&mut self, batch: usize, rows: &[usize]) -> Tensor<4> {
         if self.device_images.is_none() && self.epoch_state.queued == 0 && self.epoch == 0 {
             self.device_images = DeviceImages::upload(&self.data, &self.device);
         }
-        let config = &self.config.augmentation;
+        let (step, total) = self.planned_step(batch);
+        let config = &self.config.augmentation_at(step, total);
         if let Some(stored) = &self.device_images {
             let matrices = draw_matrices(config, &mut self.augment_rng, rows.len(), IMAGE_SIDE);
             if let Some(images) = stored.batch(rows, matrices.as_deref()) {
@@ -349,7 +354,7 @@ impl Trainer {
         let queued_at = Instant::now();
         let training_device = self.device.clone().autodiff();
         // Augmentation needs no gradients: it runs on the plain device, then joins the graph.
-        let images = self.batch_images(&rows);
+        let images = self.batch_images(batch, &rows);
         let labels = self.data.labels_tensor(&rows, &training_device);
 
         let logits = self.model.forward(images.autodiff());

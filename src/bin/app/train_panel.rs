@@ -38,6 +38,7 @@ pub struct TrainSettings {
     pub width_shift: RwSignal<String>,
     pub height_shift: RwSignal<String>,
     pub shear: RwSignal<String>,
+    pub augment_fade: RwSignal<String>,
     pub one_cycle: RwSignal<bool>,
     pub plateau: RwSignal<bool>,
     pub early_stopping: RwSignal<bool>,
@@ -62,6 +63,7 @@ impl TrainSettings {
             width_shift: RwSignal::new(String::new()),
             height_shift: RwSignal::new(String::new()),
             shear: RwSignal::new(String::new()),
+            augment_fade: RwSignal::new(String::new()),
             one_cycle: RwSignal::new(false),
             plateau: RwSignal::new(false),
             early_stopping: RwSignal::new(false),
@@ -100,7 +102,7 @@ impl TrainSettings {
     }
 
     /// The text fields, in [`RecipeForm::text_values`]' order.
-    fn text_fields(&self) -> [RwSignal<String>; 15] {
+    fn text_fields(&self) -> [RwSignal<String>; 16] {
         [
             self.epochs,
             self.batch_size,
@@ -116,6 +118,7 @@ impl TrainSettings {
             self.width_shift,
             self.height_shift,
             self.shear,
+            self.augment_fade,
             self.patience,
         ]
     }
@@ -269,6 +272,8 @@ pub fn TrainPanel() -> impl IntoView {
                         <Field label="Width shift" value=settings.width_shift testid="aug-width" />
                         <Field label="Height shift" value=settings.height_shift
                             testid="aug-height" />
+                        <Field label="Fade out over the last (of the run)"
+                            value=settings.augment_fade testid="aug-fade" />
                     </div>
                     <h3>"Callbacks"</h3>
                     <Check value=settings.plateau testid="plateau-toggle"

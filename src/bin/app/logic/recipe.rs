@@ -32,6 +32,8 @@ pub struct RecipeForm {
     pub width_shift: String,
     pub height_shift: String,
     pub shear: String,
+    /// Fraction of the run at its end over which the augmentation fades out.
+    pub augment_fade: String,
     /// One-cycle schedule over the run (the recipe's own warm-up and floor) or stepwise.
     pub one_cycle: bool,
     pub plateau: bool,
@@ -64,6 +66,7 @@ impl RecipeForm {
             width_shift: a.width_shift.to_string(),
             height_shift: a.height_shift.to_string(),
             shear: a.shear_degrees.to_string(),
+            augment_fade: c.augment_fade.to_string(),
             one_cycle: matches!(c.schedule, LrSchedule::OneCycle { .. }),
             plateau: c.plateau.is_some(),
             early_stopping: c.early_stopping.is_some(),
@@ -82,11 +85,11 @@ impl RecipeForm {
     }
 
     /// The text fields in a fixed order (for a form that binds one input to each).
-    pub fn text_values(&self) -> [String; 15] {
+    pub fn text_values(&self) -> [String; 16] {
         self.clone().text_values_mut().map(|value| value.clone())
     }
 
-    pub fn text_values_mut(&mut self) -> [&mut String; 15] {
+    pub fn text_values_mut(&mut self) -> [&mut String; 16] {
         [
             &mut self.epochs,
             &mut self.batch_size,
@@ -102,6 +105,7 @@ impl RecipeForm {
             &mut self.width_shift,
             &mut self.height_shift,
             &mut self.shear,
+            &mut self.augment_fade,
             &mut self.patience,
         ]
     }
@@ -154,6 +158,7 @@ impl RecipeForm {
             early_stopping,
             checkpoint_monitor: recipe.checkpoint_monitor,
             augmentation: self.augmentation()?,
+            augment_fade: number(&self.augment_fade, "augmentation fade")?,
             validation_fraction: number(&self.validation_fraction, "validation fraction")?,
             seed: number(&self.seed, "seed")?,
             member: number(&self.member, "member")?,
