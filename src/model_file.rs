@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "engine")]
 use crate::data::dataset::{Digits, Split};
+use crate::evaluation::tta::{Tta, TtaChoice};
 #[cfg(feature = "engine")]
 use crate::model::DigitNet;
 use crate::model::{Architecture, Preset};
@@ -26,7 +27,7 @@ use crate::training::config::TrainConfig;
 mod ensemble;
 pub use ensemble::{Ensemble, MAX_MEMBERS};
 #[cfg(feature = "engine")]
-pub use ensemble::{combine, with_figures};
+pub use ensemble::{combine, with_figures, with_tta_choice};
 
 #[cfg(feature = "engine")]
 const METADATA_KEY: &str = "digit-lab";
@@ -52,6 +53,11 @@ pub struct ModelMeta {
     /// readers of the JSON metadata ignore the key.
     #[serde(default)]
     pub ensemble: Option<Ensemble>,
+    /// Which TTA this file's model (or ensemble) is predicted with when TTA is on, as its
+    /// validation rows chose it; `None` for a file from before the choice was recorded, which
+    /// gets [`Tta::default`]. Always written, for the same reason as `ensemble`.
+    #[serde(default)]
+    pub tta: Option<TtaChoice>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -109,6 +115,15 @@ impl ModelMeta {
         }
     }
 
+    /// The TTA that "TTA on" means for this model: its validation's choice (`None`: validation
+    /// found no variant that helps, so the plain prediction), else the default 1-pixel shifts.
+    pub fn prediction_tta(&self) -> Option<Tta> {
+        match &self.tta {
+            Some(choice) => choice.tta,
+            None => Some(Tta::default()),
+        }
+    }
+
     pub fn new(
         preset: Option<Preset>,
         architecture: Architecture,
@@ -122,6 +137,7 @@ impl ModelMeta {
             input_scale: 1.0 / 255.0,
             training,
             ensemble: None,
+            tta: None,
         }
     }
 }
@@ -217,6 +233,11 @@ impl ModelMeta {
     /// Every field a loaded file may not be trusted with, its ensemble record's included.
     fn check(&self) -> Result<(), String> {
         self.check_member()?;
+        if let Some(choice) = &self.tta {
+            choice
+                .check()
+                .map_err(|why| format!("its recorded TTA choice {why}"))?;
+        }
         match &self.ensemble {
             Some(ensemble) => ensemble.check(self),
             None => Ok(()),

@@ -9,6 +9,7 @@ use digit_lab::data::dataset::Digits;
 use digit_lab::device::{self, ComputeDevice};
 use digit_lab::evaluation::metrics::{ClassReport, ConfusionMatrix, loss_and_accuracy};
 use digit_lab::evaluation::predict::{Tta, predict_probabilities};
+use digit_lab::evaluation::tta::{TtaChoice, choose_tta};
 use digit_lab::model::DigitNet;
 use digit_lab::model_file::{self, ModelMeta};
 use digit_lab::training::EVAL_BATCH_SIZE;
@@ -143,21 +144,26 @@ pub fn load_model(
     model_file::from_bytes(&name, &bytes, &device.device).map_err(|e| e.to_string())
 }
 
+/// One model as loaded: the name to report it by, its network and its own metadata.
+pub type NamedModel = (String, DigitNet, ModelMeta);
+
 /// Every model given (the bundled model when none is), an ensemble file as its members, with
-/// the names to report them by.
+/// the names to report them by; and each file's own metadata.
 pub fn load_models(
     paths: &[std::path::PathBuf],
     device: &ComputeDevice,
-) -> Result<Vec<(String, DigitNet, ModelMeta)>, String> {
+) -> Result<(Vec<NamedModel>, Vec<ModelMeta>), String> {
     let files: Vec<Option<&Path>> = if paths.is_empty() {
         vec![None]
     } else {
         paths.iter().map(|p| Some(p.as_path())).collect()
     };
     let mut members = Vec::new();
+    let mut metas = Vec::new();
     for path in files {
         let name = path.map_or("the bundled model".into(), |p| p.display().to_string());
         let (nets, meta) = load_model(path, device)?;
+        metas.push(meta.clone());
         let count = nets.len();
         for (k, (net, member)) in nets.into_iter().zip(meta.members()).enumerate() {
             let name = match count {
@@ -167,7 +173,7 @@ pub fn load_models(
             members.push((name, net, member));
         }
     }
-    Ok(members)
+    Ok((members, metas))
 }
 
 /// Probabilities of a model for some rows of a labelled set, and the rows' true labels.
@@ -220,6 +226,51 @@ pub fn mean_of_members(
         truth = labels;
     }
     Ok((mean, truth, best_member))
+}
+
+/// Which TTA validation chooses for `nets` (one model, or an ensemble's members) on labelled
+/// `rows`, with a progress bar.
+pub fn choose_tta_on(
+    nets: &[DigitNet],
+    digits: &Digits,
+    rows: &[usize],
+    device: &ComputeDevice,
+) -> Result<TtaChoice, String> {
+    let progress = bar(rows.len() as u64, "choosing TTA [{bar:30}] {pos}/{len}");
+    let choice = pollster::block_on(choose_tta(
+        nets,
+        digits,
+        rows,
+        &device.device,
+        EVAL_BATCH_SIZE,
+        &mut |done, _| progress.set_position(done as u64),
+    ))
+    .map_err(|e| e.to_string())?;
+    progress.finish_and_clear();
+    Ok(choice)
+}
+
+/// The model file at `path` with the TTA its validation rows choose recorded in it (rewritten
+/// atomically); returns the choice.
+pub fn record_tta_choice(
+    path: &Path,
+    digits: &Digits,
+    device: &ComputeDevice,
+) -> Result<TtaChoice, String> {
+    let name = path.display().to_string();
+    let bytes = read_file(path)?;
+    let (nets, meta) =
+        model_file::from_bytes(&name, &bytes, &device.device).map_err(|e| e.to_string())?;
+    let rows = meta.validation_split(digits).validation;
+    if rows.is_empty() {
+        return Err(format!(
+            "{name} was trained without a validation split: there is nothing to choose TTA on"
+        ));
+    }
+    let choice = choose_tta_on(&nets, digits, &rows, device)?;
+    let bytes = model_file::with_tta_choice(&name, &bytes, choice).map_err(|e| e.to_string())?;
+    write_atomically(path, &bytes)?;
+    Ok(choice)
 }
 
 pub fn print_evaluation(truth: &[u8], predicted: &[u8]) {

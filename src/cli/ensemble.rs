@@ -10,7 +10,9 @@ use digit_lab::model::DigitNet;
 use digit_lab::model_file::{self, ModelMeta};
 
 use super::DeviceArg;
-use super::common::{compute_device, load_digits, mean_of_members, read_file, write_atomically};
+use super::common::{
+    choose_tta_on, compute_device, load_digits, mean_of_members, read_file, write_atomically,
+};
 
 #[derive(Args)]
 pub struct EnsembleArgs {
@@ -84,6 +86,10 @@ pub fn run(args: EnsembleArgs) -> Result<(), String> {
         );
         bytes = model_file::with_figures(&out_name, &bytes, accuracy, loss)
             .map_err(|e| e.to_string())?;
+        let choice = choose_tta_on(&nets, &digits, &rows, &device)?;
+        println!("TTA chosen on validation: {}", choice.describe());
+        bytes =
+            model_file::with_tta_choice(&out_name, &bytes, choice).map_err(|e| e.to_string())?;
     }
     write_atomically(&args.out, &bytes)?;
     println!("wrote {} ({} bytes)", args.out.display(), bytes.len());

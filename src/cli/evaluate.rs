@@ -7,10 +7,14 @@ use digit_lab::data::csv::CsvKind;
 use digit_lab::evaluation::metrics::{loss_and_accuracy, top_errors};
 use digit_lab::evaluation::predict::{Tta, argmax_rows};
 use digit_lab::model::DigitNet;
+use digit_lab::model_file;
 use digit_lab::training::config::TrainConfig;
 
-use super::common::{compute_device, load_digits, load_models, mean_of_members, print_evaluation};
-use super::{DeviceArg, TtaArgs, describe_tta};
+use super::common::{
+    choose_tta_on, compute_device, load_digits, load_models, mean_of_members, print_evaluation,
+    read_file, write_atomically,
+};
+use super::{DeviceArg, TtaArgs, describe_tta_use};
 
 #[derive(Args)]
 pub struct EvaluateArgs {
@@ -25,6 +29,14 @@ pub struct EvaluateArgs {
     train: PathBuf,
     #[command(flatten)]
     tta: TtaArgs,
+    /// Measure which TTA helps on the validation rows (1-pixel shifts, ±5° rotations, both, or
+    /// none) and print the choice.
+    #[arg(long)]
+    choose_tta: bool,
+    /// Record that choice in the model file (one file, rewritten in place), so that `--tta`
+    /// and the page's TTA switch use it.
+    #[arg(long, requires = "choose_tta")]
+    record_tta: bool,
     /// How many of the most confident mistakes to list.
     #[arg(long, default_value_t = 12)]
     errors: usize,
@@ -33,10 +45,13 @@ pub struct EvaluateArgs {
 }
 
 pub fn run(args: EvaluateArgs) -> Result<(), String> {
-    let tta = args.tta.tta()?;
     let device = compute_device(args.device)?;
-    let loaded = load_models(&args.model, &device)?;
+    let (loaded, files) = load_models(&args.model, &device)?;
+    let tta = args.tta.tta(&files)?;
     let digits = load_digits(&args.train, CsvKind::Train)?;
+    if args.record_tta && args.model.len() != 1 {
+        return Err("--record-tta rewrites one model file: give exactly one --model".into());
+    }
     let meta = &loaded[0].2;
     let config = meta
         .training
@@ -81,7 +96,7 @@ pub fn run(args: EvaluateArgs) -> Result<(), String> {
         } else {
             String::new()
         },
-        describe_tta(tta.as_ref())
+        describe_tta_use(&args.tta, &files, tta.as_ref())
     );
     if tta.is_some() {
         // Whether TTA helps differs from model to model (README.md, "Recipe"): show both.
@@ -103,6 +118,19 @@ pub fn run(args: EvaluateArgs) -> Result<(), String> {
             },
             digits_changed.abs()
         );
+    }
+    if args.choose_tta {
+        let nets: Vec<DigitNet> = loaded.iter().map(|(_, net, _)| net.clone()).collect();
+        let choice = choose_tta_on(&nets, &digits, &split.validation, &device)?;
+        println!("TTA chosen on validation: {}", choice.describe());
+        if args.record_tta {
+            let path = &args.model[0];
+            let name = path.display().to_string();
+            let bytes = model_file::with_tta_choice(&name, &read_file(path)?, choice)
+                .map_err(|e| e.to_string())?;
+            write_atomically(path, &bytes)?;
+            println!("recorded in {name}");
+        }
     }
     println!();
     print_evaluation(&truth, &argmax_rows(&probabilities));

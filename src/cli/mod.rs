@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use digit_lab::evaluation::predict::Tta;
+use digit_lab::model_file::ModelMeta;
 
 #[derive(Parser)]
 #[command(
@@ -50,7 +51,10 @@ pub enum ScheduleArg {
 /// Test-time augmentation, shared by `evaluate` and `predict`.
 #[derive(Args, Clone, Copy, Debug)]
 pub struct TtaArgs {
-    /// Average each image's probabilities with those of a few fixed variants of it.
+    /// Average each image's probabilities with those of a few fixed variants of it: the ones
+    /// the model's validation chose (recorded by `train`, `ensemble --train` or `evaluate
+    /// --record-tta`; 1-pixel shifts for a file without a choice), unless the two options below
+    /// say otherwise.
     #[arg(long)]
     tta: bool,
     /// TTA: shift by this many pixels left, right, up and down (0 = no shifted variants).
@@ -62,10 +66,18 @@ pub struct TtaArgs {
 }
 
 impl TtaArgs {
-    /// The TTA asked for, or why the numbers cannot be used.
-    pub fn tta(&self) -> Result<Option<Tta>, String> {
+    /// The TTA asked for with the model `files` given (for a plain `--tta`, one file's
+    /// recorded choice; several files share none, so they get the default), or why the numbers
+    /// cannot be used. `None`: plain predictions.
+    pub fn tta(&self, files: &[ModelMeta]) -> Result<Option<Tta>, String> {
         if !self.tta {
             return Ok(None);
+        }
+        if self.tta_shift.is_none() && self.tta_rotation.is_none() {
+            return Ok(match files {
+                [file] => file.prediction_tta(),
+                _ => Some(Tta::default()),
+            });
         }
         let default = Tta::default();
         let shift_pixels = self.tta_shift.unwrap_or(default.shift_pixels);
@@ -85,18 +97,25 @@ impl TtaArgs {
             rotation_degrees,
         }))
     }
+
+    pub fn requested(&self) -> bool {
+        self.tta
+    }
 }
 
-/// How a TTA setting reads in the CLI's output.
-pub fn describe_tta(tta: Option<&Tta>) -> String {
+/// How the TTA used reads in the CLI's output, e.g. " (TTA: 1 px shifts, validation's choice)".
+pub fn describe_tta_use(args: &TtaArgs, files: &[ModelMeta], tta: Option<&Tta>) -> String {
+    if !args.requested() {
+        return String::new();
+    }
+    let why = match (files, args.tta_shift.or(args.tta_rotation)) {
+        (_, Some(_)) => "as asked",
+        ([file], None) if file.tta.is_some() => "validation's choice",
+        _ => "the default: no choice recorded",
+    };
     match tta {
-        None => String::new(),
-        Some(t) => format!(
-            " (TTA: shift {} px, rotation {}°, {} variants)",
-            t.shift_pixels,
-            t.rotation_degrees,
-            t.variants().len()
-        ),
+        Some(t) => format!(" (TTA: {}, {why})", t.describe()),
+        None => format!(" (no TTA: {why})"),
     }
 }
 

@@ -8,7 +8,7 @@ use digit_lab::evaluation::predict::{argmax_rows, predict_ensemble};
 use digit_lab::submission::submission_csv;
 
 use super::common::{bar, compute_device, load_digits, load_models, write_atomically};
-use super::{DeviceArg, TtaArgs, describe_tta};
+use super::{DeviceArg, TtaArgs, describe_tta_use};
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -28,12 +28,10 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: PredictArgs) -> Result<(), String> {
-    let tta = args.tta.tta()?;
     let device = compute_device(args.device)?;
-    let members: Vec<_> = load_models(&args.model, &device)?
-        .into_iter()
-        .map(|(_, model, _)| model)
-        .collect();
+    let (loaded, files) = load_models(&args.model, &device)?;
+    let tta = args.tta.tta(&files)?;
+    let members: Vec<_> = loaded.into_iter().map(|(_, model, _)| model).collect();
     let digits = load_digits(&args.test, CsvKind::Test)?;
     let rows: Vec<usize> = (0..digits.len()).collect();
     let progress = bar(
@@ -59,7 +57,7 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
         labels.len(),
         members.len(),
         if members.len() == 1 { "" } else { "s" },
-        describe_tta(tta.as_ref())
+        describe_tta_use(&args.tta, &files, tta.as_ref())
     );
     Ok(())
 }

@@ -15,7 +15,8 @@ use digit_lab::training::config::{OptimizerConfig, TrainConfig};
 use digit_lab::training::events::{EpochSummary, FinishReason, TrainEvent};
 
 use super::common::{
-    bar, compute_device, load_digits, predict_rows, print_evaluation, write_atomically,
+    bar, compute_device, load_digits, predict_rows, print_evaluation, record_tta_choice,
+    write_atomically,
 };
 use super::interrupt;
 use super::{DeviceArg, OptimizerArg, ScheduleArg};
@@ -214,6 +215,13 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     );
 
     if !split.validation.is_empty() {
+        // Chosen on the file as written (f16 weights included), so `--tta` later predicts
+        // with what helped this model, or with nothing when nothing did.
+        let choice = record_tta_choice(&args.out, &digits, &device)?;
+        println!(
+            "test-time augmentation chosen on validation: {}",
+            choice.describe()
+        );
         let (probabilities, truth) =
             predict_rows(&best, &digits, &split.validation, &device, None)?;
         println!();

@@ -5,3 +5,4 @@ pub mod activations;
 pub mod metrics;
 #[cfg(feature = "engine")]
 pub mod predict;
+pub mod tta;

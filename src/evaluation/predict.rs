@@ -2,61 +2,13 @@
 //! augmentation. Every read from the device is async (one per batch), so the same code runs on
 //! WebGPU in a browser.
 
-use burn::prelude::*;
-use burn::tensor::activation::softmax;
-use serde::{Deserialize, Serialize};
-
-use crate::augment::{Affine, apply};
+use crate::augment::apply;
 use crate::data::dataset::Digits;
 use crate::model::{DigitNet, NUM_CLASSES};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
 
-/// Test-time augmentation: average the probabilities of the image and a few fixed variants of
-/// it: shifted by `shift_pixels` left, right, up and down, and rotated by ±`rotation_degrees`
-/// (a zero skips that family). Fixed and small on purpose: averaging over the training
-/// augmentation's random range lowered validation accuracy (99.57% → 99.52% for the old bundled
-/// model). The default, 1-pixel shifts, helped the bundled model most on the validation split;
-/// neither family helps every model (README.md, "Recipe", has the sweep), so TTA is opt-in.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Tta {
-    pub shift_pixels: f32,
-    pub rotation_degrees: f32,
-}
-
-impl Default for Tta {
-    fn default() -> Self {
-        Self {
-            shift_pixels: 1.0,
-            rotation_degrees: 0.0,
-        }
-    }
-}
-
-impl Tta {
-    /// The transforms averaged besides the image itself.
-    pub fn variants(&self) -> Vec<Affine> {
-        let mut variants = Vec::new();
-        let s = self.shift_pixels;
-        if s != 0.0 {
-            for (shift_x, shift_y) in [(s, 0.0), (-s, 0.0), (0.0, s), (0.0, -s)] {
-                variants.push(Affine {
-                    shift_x,
-                    shift_y,
-                    ..Affine::IDENTITY
-                });
-            }
-        }
-        let r = self.rotation_degrees;
-        if r != 0.0 {
-            for rotation_degrees in [r, -r] {
-                variants.push(Affine {
-                    rotation_degrees,
-                    ..Affine::IDENTITY
-                });
-            }
-        }
-        variants
-    }
-}
+pub use super::tta::Tta;
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("reading results from the device failed: {0}")]

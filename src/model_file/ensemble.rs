@@ -31,6 +31,8 @@ impl ModelMeta {
     pub fn members(&self) -> Vec<ModelMeta> {
         let mut first = self.clone();
         first.ensemble = None;
+        // An ensemble file's TTA choice is the ensemble's, not member 1's.
+        first.tta = None;
         first.format_version = super::SINGLE_MODEL_VERSION;
         let mut members = vec![first];
         if let Some(ensemble) = &self.ensemble {
@@ -49,7 +51,7 @@ impl ModelMeta {
 }
 
 #[cfg(feature = "engine")]
-pub use engine::{combine, with_figures};
+pub use engine::{combine, with_figures, with_tta_choice};
 #[cfg(feature = "engine")]
 pub(super) use engine::{pack, split};
 
@@ -62,6 +64,7 @@ mod engine {
         check_weights, read_meta,
     };
     use super::{Ensemble, MAX_MEMBERS};
+    use crate::evaluation::tta::TtaChoice;
 
     /// What identifies a model's validation rows: the rows it saw, its validation fraction and seed
     /// (`None`: no training record, the default recipe's split of the whole file).
@@ -284,6 +287,18 @@ mod engine {
         ensemble.val_loss = Some(val_loss);
         meta.check()
             .map_err(|why| ModelFileError::Invalid(file_name.into(), why))?;
+        pack(file_name, read_tensors(file_name, bytes)?, &meta)
+    }
+
+    /// The file (a single model or an ensemble) with the TTA its validation chose recorded, so
+    /// that "TTA on" predicts it with that choice.
+    pub fn with_tta_choice(
+        file_name: &str,
+        bytes: &[u8],
+        choice: TtaChoice,
+    ) -> Result<Vec<u8>, ModelFileError> {
+        let mut meta = read_meta(file_name, bytes)?;
+        meta.tta = Some(choice);
         pack(file_name, read_tensors(file_name, bytes)?, &meta)
     }
 }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::evaluation::metrics::loss_and_accuracy;
+use crate::evaluation::tta::choose_tta;
 
 impl Session {
     pub(super) async fn combine_models(
@@ -61,6 +62,26 @@ impl Session {
                     ensemble.val_accuracy = Some(accuracy);
                     ensemble.val_loss = Some(loss);
                 }
+                // The ensemble's own TTA choice, so the Predict panel's switch never makes it
+                // worse on these rows.
+                let choice = match choose_tta(
+                    &nets,
+                    &train,
+                    &rows,
+                    &device.device,
+                    EVAL_BATCH_SIZE,
+                    &mut |_, _| {},
+                )
+                .await
+                {
+                    Ok(choice) => choice,
+                    Err(e) => return emit(device_failed(operation, e), None),
+                };
+                file = match model_file::with_tta_choice(file_name, &file, choice) {
+                    Ok(file) => file,
+                    Err(e) => return emit(failed(operation, Problem::ModelFile(e)), None),
+                };
+                meta.tta = Some(choice);
                 validation = Some(insights::Validation {
                     epoch: None,
                     rows,

@@ -103,7 +103,12 @@ impl Session {
             return;
         };
         let rows: Vec<usize> = (0..test.len()).collect();
-        let tta = tta.then(Tta::default);
+        // "TTA on" means what the model's validation chose; a run's weights have no choice.
+        let tta = match (&self.run, &self.model) {
+            _ if !tta => None,
+            (None, Some(model)) => model.meta.prediction_tta(),
+            _ => Some(Tta::default()),
+        };
         let result = predict_ensemble(
             &nets,
             &test,

@@ -53,6 +53,11 @@ test("predicting a test slice downloads Kaggle's exact submission.csv", async ()
   await page.click('[data-testid="tab-predict"]');
   assert.equal(await page.isDisabled('[data-testid="download-submission"]'), true);
   assert.match(await page.textContent('[data-testid="predict-hint"]'), /Load test\.csv/);
+  // The bundled model carries the TTA its validation chose; the switch says what it will do.
+  assert.match(
+    await page.textContent('[data-testid="tta-description"]'),
+    /this model's validation chose|none helped this model/,
+  );
 
   const slice = csvSlice("test", 300);
   await loadCsv(page, "test", slice);

@@ -110,20 +110,40 @@ fn train_evaluate_and_predict_write_a_model_a_report_and_a_submission() {
     assert!(log.contains("weighted avg"), "{log}");
     assert!(dir.join("m.bpk").exists());
     let trained = after(&log, "with validation accuracy ");
+    assert!(
+        log.contains("test-time augmentation chosen on validation: "),
+        "{log}"
+    );
 
+    // `evaluate` of m.bpk on its own split, with extra flags; returns its output.
+    let evaluate = |extra: &[&str]| {
+        let mut args = vec!["evaluate", "--model", "m.bpk", "--train", "train.csv"];
+        args.extend_from_slice(extra);
+        let out = digit_lab(&args, &dir);
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
     // The saved weights are the best epoch's: evaluated on the split they were judged on,
     // they score exactly what training reported for that epoch.
-    let out = digit_lab(
-        &["evaluate", "--model", "m.bpk", "--train", "train.csv"],
-        &dir,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let report = text(&out);
+    let report = evaluate(&[]);
     assert!(
         report.contains("validation rows (seed 42, fraction 0.1)"),
         "{report}"
     );
     assert_eq!(after(&report, ", accuracy "), trained, "{log}\n{report}");
+
+    // A plain `--tta` predicts with what validation chose at the end of training, so it
+    // scores at least the plain accuracy on those rows.
+    let with_tta = evaluate(&["--tta"]);
+    assert!(with_tta.contains("validation's choice)"), "{with_tta}");
+    let tta_accuracy: f64 = after(&with_tta, ", accuracy ").parse().unwrap();
+    let plain_accuracy: f64 = trained.parse().unwrap();
+    assert!(tta_accuracy >= plain_accuracy, "{with_tta}");
+    let chosen = evaluate(&["--choose-tta", "--record-tta"]);
+    assert!(
+        chosen.contains("TTA chosen on validation: ") && chosen.contains("recorded in m.bpk"),
+        "{chosen}"
+    );
 
     // A second member (same split, other initialisation) evaluates with the first as an
     // ensemble; a model validated on other rows is refused as a member.
@@ -152,7 +172,7 @@ fn train_evaluate_and_predict_write_a_model_a_report_and_a_submission() {
     assert!(ensemble.contains("member m2.bpk: loss "), "{ensemble}");
     assert!(
         ensemble.contains("ensemble of 2 members")
-            && ensemble.contains("(TTA: shift 1 px, rotation 5°, 6 variants)"),
+            && ensemble.contains("(TTA: 1 px shifts and ±5° rotations, as asked)"),
         "{ensemble}"
     );
     assert!(ensemble.contains("without TTA: loss "), "{ensemble}");

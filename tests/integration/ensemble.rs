@@ -9,6 +9,7 @@ use crate::session::{Driver, load_train};
 use burn::tensor::Bytes;
 use digit_lab::device;
 use digit_lab::evaluation::predict::predict_ensemble;
+use digit_lab::evaluation::tta::{Tta, TtaChoice};
 use digit_lab::model::{DigitNet, Preset};
 use digit_lab::model_file::{self, ModelFileError, ModelMeta, Precision, TrainingSummary};
 use digit_lab::protocol::{Command, Failure, ModelSource, Operation, Problem, Reply};
@@ -112,6 +113,25 @@ fn an_ensemble_file_holds_every_member_and_predicts_their_mean() {
     let (members, meta) = load("abc.bpk", &three);
     assert_eq!(members.len(), 3);
     assert_eq!(meta.val_accuracy(), Some(0.75));
+    assert_eq!(meta.tta, None, "combining clears a member's own TTA choice");
+    assert_eq!(meta.prediction_tta(), Some(Tta::default()));
+    let choice = TtaChoice {
+        tta: None,
+        plain_accuracy: 0.75,
+        accuracy: 0.75,
+        rows: 20,
+    };
+    let chosen = model_file::with_tta_choice("abc.bpk", &three, choice).unwrap();
+    let (members, meta) = load("abc.bpk", &chosen);
+    assert_eq!(members.len(), 3, "the weights are kept");
+    assert_eq!((meta.tta, meta.prediction_tta()), (Some(choice), None));
+    let out_of_range = TtaChoice {
+        accuracy: 1.5,
+        ..choice
+    };
+    let bad = model_file::with_tta_choice("abc.bpk", &three, out_of_range).unwrap();
+    let err = model_file::from_bytes("abc.bpk", &bad, &cpu.device).unwrap_err();
+    assert!(err.to_string().contains("TTA choice"), "{err}");
     let err = model_file::with_figures("a.bpk", &a, 0.7, 0.5).unwrap_err();
     assert!(err.to_string().contains("a.bpk is a single model"), "{err}");
 }
@@ -256,6 +276,19 @@ fn the_session_combines_files_measures_the_ensemble_and_keeps_the_model_on_failu
         stored.val_accuracy(),
         Some(accuracy),
         "recorded in the file"
+    );
+    // The ensemble's TTA was chosen on the same rows: never below its plain accuracy.
+    let choice = stored.tta.expect("a TTA choice is recorded");
+    assert_eq!(info.meta.tta, Some(choice));
+    assert_eq!(choice.rows, 20);
+    assert!(
+        (choice.plain_accuracy - accuracy).abs() < 1e-9,
+        "{choice:?}"
+    );
+    assert!(choice.accuracy >= choice.plain_accuracy, "{choice:?}");
+    assert_eq!(
+        choice.tta.is_none(),
+        choice.accuracy == choice.plain_accuracy
     );
     match replies.last().map(|(r, _)| r) {
         Some(Reply::Insights(insights)) => assert_eq!(insights.validation_rows, 20),

@@ -3,6 +3,7 @@
 use digit_lab::protocol::{Command, DataRole};
 use leptos::prelude::*;
 
+use crate::logic::predict::tta_description;
 use crate::state::AppState;
 use crate::widgets::{DigitGrid, ProgressBar, offer_download};
 use crate::worker;
@@ -72,7 +73,9 @@ pub fn PredictPanel() -> impl IntoView {
                 <label class="check inline">
                     <input type="checkbox" data-testid="tta-toggle"
                         on:change=move |ev| tta.set(event_target_checked(&ev)) />
-                    "test-time augmentation (the digit and four views shifted by a pixel)"
+                    <span data-testid="tta-description">{move || {
+                        state.model.with(|m| tta_description(m.current.as_ref().map(|c| &c.meta)))
+                    }}</span>
                 </label>
                 <button data-testid="download-submission" on:click=save
                     disabled=move || predictions.with(Option::is_none)

@@ -1,6 +1,7 @@
 //! Predictions: the drawing's classification (with its round-trip latency) and test.csv's
 //! labels with the submission text.
 
+use digit_lab::model_file::ModelMeta;
 use digit_lab::protocol::{DataRole, DigitImage, Failure, Operation, Reply};
 
 use super::insights::Provenance;
@@ -109,10 +110,60 @@ impl Feature for PredictState {
     }
 }
 
+/// What the TTA switch does for this model: the variants its validation chose, that none
+/// helped it (so predictions stay plain), or the default for a model with no choice recorded.
+pub fn tta_description(meta: Option<&ModelMeta>) -> String {
+    let chosen = meta.and_then(|m| m.tta);
+    match (chosen, meta.and_then(ModelMeta::prediction_tta)) {
+        (Some(choice), Some(tta)) => format!(
+            "test-time augmentation: {} (what this model's validation chose: {:.2}% against \
+             {:.2}% plain)",
+            tta.describe(),
+            choice.accuracy * 100.0,
+            choice.plain_accuracy * 100.0
+        ),
+        (Some(choice), None) => format!(
+            "test-time augmentation: none helped this model on its validation rows ({:.2}% \
+             plain), so predictions stay plain",
+            choice.plain_accuracy * 100.0
+        ),
+        (None, _) => {
+            "test-time augmentation (the digit and four views shifted by a pixel)".to_string()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use digit_lab::evaluation::tta::{Tta, TtaChoice};
+    use digit_lab::model::Preset;
     use digit_lab::protocol::{Prerequisite, Problem};
+
+    #[test]
+    fn the_tta_switch_says_what_validation_chose_for_the_model() {
+        let mut meta = ModelMeta::new(Some(Preset::Tiny), Preset::Tiny.architecture(), None);
+        let default = tta_description(Some(&meta));
+        assert!(default.contains("shifted by a pixel"), "{default}");
+        assert_eq!(tta_description(None), default);
+        meta.tta = Some(TtaChoice {
+            tta: Some(Tta::CANDIDATES[1]),
+            plain_accuracy: 0.9962,
+            accuracy: 0.9967,
+            rows: 4199,
+        });
+        let chosen = tta_description(Some(&meta));
+        assert!(chosen.contains("±5° rotations"), "{chosen}");
+        assert!(chosen.contains("99.67% against 99.62% plain"), "{chosen}");
+        meta.tta = Some(TtaChoice {
+            tta: None,
+            plain_accuracy: 0.9929,
+            accuracy: 0.9929,
+            rows: 4199,
+        });
+        let none = tta_description(Some(&meta));
+        assert!(none.contains("stay plain"), "{none}");
+    }
 
     #[test]
     fn the_latency_runs_from_sending_to_the_answer() {
