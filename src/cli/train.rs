@@ -8,7 +8,7 @@ use clap::Args;
 use digit_lab::augment::AugmentConfig;
 use digit_lab::data::csv::CsvKind;
 use digit_lab::evaluation::predict::argmax_rows;
-use digit_lab::model::{DigitNet, Preset};
+use digit_lab::model::{Architecture, DigitNet, Preset};
 use digit_lab::model_file::{self, ModelMeta, Precision, TrainingSummary};
 use digit_lab::training::Trainer;
 use digit_lab::training::config::{OptimizerConfig, TrainConfig};
@@ -50,6 +50,9 @@ pub struct TrainArgs {
     /// Train on the images as they are (no random rotation/zoom/shift/shear).
     #[arg(long)]
     no_augment: bool,
+    /// Set every dropout layer of the preset to this rate (default: the preset's own).
+    #[arg(long)]
+    dropout: Option<f32>,
     /// Fraction of the run, at its end, over which the augmentation fades linearly to none
     /// (0 = augment to the end).
     #[arg(long)]
@@ -131,12 +134,18 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     }
     let split = digits.split(config.validation_fraction, config.seed);
     let device = compute_device(args.device)?;
-    let architecture = args.preset.architecture();
+    let mut architecture = args.preset.architecture();
+    if let Some(rate) = args.dropout {
+        architecture = architecture.with_dropout(rate);
+    }
+    architecture
+        .summary()
+        .map_err(|e| format!("--dropout: {e}"))?;
     let model = DigitNet::new(&architecture, &device.device, config.training_seed())
         .map_err(|e| e.to_string())?;
     println!(
         "training {} ({} parameters) on {}: {} train / {} validation rows, \
-         {} epochs, batch {}, {} lr {} ({} schedule, label smoothing {}, augmentation fade {})",
+         {} epochs, batch {}, {} lr {} ({} schedule, label smoothing {}, augmentation fade {}){}",
         args.preset,
         architecture.param_count(),
         device.description,
@@ -148,7 +157,9 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         config.learning_rate,
         config.schedule.name(),
         config.label_smoothing,
-        config.augment_fade
+        config.augment_fade,
+        args.dropout
+            .map_or(String::new(), |rate| format!(", every dropout at {rate}"))
     );
     let digits = Arc::new(digits);
     let mut trainer = Trainer::new(
@@ -163,6 +174,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
 
     let checkpoint = Checkpoint {
         preset: args.preset,
+        architecture: architecture.clone(),
         config,
         train_rows: split.train.len(),
         validation_rows: split.validation.len(),
@@ -332,6 +344,7 @@ fn drive(
 /// What every saved checkpoint of one run shares.
 struct Checkpoint {
     preset: Preset,
+    architecture: Architecture,
     config: TrainConfig,
     train_rows: usize,
     validation_rows: usize,
@@ -362,7 +375,7 @@ impl Checkpoint {
             seconds,
             device: self.device.clone(),
         };
-        let meta = ModelMeta::new(Some(self.preset), self.preset.architecture(), Some(summary));
+        let meta = ModelMeta::new(Some(self.preset), self.architecture.clone(), Some(summary));
         let bytes = model_file::to_bytes(model, &meta, self.precision)
             .await
             .map_err(|e| e.to_string())?;

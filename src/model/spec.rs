@@ -114,6 +114,17 @@ pub struct ArchitectureError {
 }
 
 impl Architecture {
+    /// The same layers with every dropout layer's rate set to `rate` (an experiment's knob:
+    /// `digit-lab train --dropout`).
+    pub fn with_dropout(mut self, rate: f32) -> Self {
+        for layer in &mut self.layers {
+            if let LayerSpec::Dropout { rate: own } = layer {
+                *own = rate;
+            }
+        }
+        self
+    }
+
     /// Walk the layers from a 28x28x1 input, naming them like Keras (`conv2d_1`, `dropout_2`, ...)
     /// and computing output shapes and parameter counts.
     pub fn summary(&self) -> Result<Vec<LayerInfo>, ArchitectureError> {
@@ -325,6 +336,25 @@ pub(crate) fn logits() -> LayerSpec {
 mod tests {
     use super::*;
     use crate::model::Preset;
+
+    #[test]
+    fn with_dropout_sets_every_dropout_rate_and_nothing_else() {
+        let own = Preset::DigitLab.architecture();
+        let changed = own.clone().with_dropout(0.3);
+        assert_eq!(changed.layers.len(), own.layers.len());
+        let mut dropouts = 0;
+        for (a, b) in own.layers.iter().zip(&changed.layers) {
+            match (a, b) {
+                (LayerSpec::Dropout { rate: before }, LayerSpec::Dropout { rate }) => {
+                    assert_eq!((*before, *rate), (0.4, 0.3));
+                    dropouts += 1;
+                }
+                _ => assert_eq!(a, b),
+            }
+        }
+        assert_eq!(dropouts, 3);
+        assert_eq!(changed.param_count(), own.param_count());
+    }
 
     fn refused(layers: Vec<LayerSpec>) -> String {
         match (Architecture { layers }).summary() {

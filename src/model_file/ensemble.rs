@@ -229,15 +229,17 @@ mod engine {
         }
         for (i, (name, member, _)) in members.iter().enumerate() {
             for (other_name, other, _) in &members[..i] {
-                let same_run = match (&member.training, &other.training) {
-                    (Some(a), Some(b)) => a.config == b.config,
-                    (None, None) => member.architecture == other.architecture,
-                    _ => false,
-                };
+                // The same recipe builds the same model only with the same layers.
+                let same_run = member.architecture == other.architecture
+                    && match (&member.training, &other.training) {
+                        (Some(a), Some(b)) => a.config == b.config,
+                        (None, None) => true,
+                        _ => false,
+                    };
                 if same_run {
                     return cannot(format!(
-                        "{name} and {other_name} were trained the same way (same recipe, seed \
-                         and member number): they are the same model, and averaging it adds \
+                        "{name} and {other_name} were trained the same way (same layers, recipe, \
+                         seed and member number): they are the same model, and averaging it adds \
                          nothing. Train another member with a different member number."
                     ));
                 }
