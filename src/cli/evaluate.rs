@@ -7,12 +7,11 @@ use digit_lab::data::csv::CsvKind;
 use digit_lab::evaluation::metrics::{loss_and_accuracy, top_errors};
 use digit_lab::evaluation::predict::{Tta, argmax_rows};
 use digit_lab::model::DigitNet;
-use digit_lab::model_file;
 use digit_lab::training::config::TrainConfig;
 
 use super::common::{
     choose_tta_on, compute_device, load_digits, load_models, mean_of_members, print_evaluation,
-    read_file, write_atomically,
+    record_tta_choice,
 };
 use super::{DeviceArg, TtaArgs, describe_tta_use};
 
@@ -45,13 +44,13 @@ pub struct EvaluateArgs {
 }
 
 pub fn run(args: EvaluateArgs) -> Result<(), String> {
+    if args.record_tta && args.model.len() != 1 {
+        return Err("--record-tta rewrites one model file: give exactly one --model".into());
+    }
     let device = compute_device(args.device)?;
     let (loaded, files) = load_models(&args.model, &device)?;
     let tta = args.tta.tta(&files)?;
     let digits = load_digits(&args.train, CsvKind::Train)?;
-    if args.record_tta && args.model.len() != 1 {
-        return Err("--record-tta rewrites one model file: give exactly one --model".into());
-    }
     let meta = &loaded[0].2;
     let config = meta
         .training
@@ -119,18 +118,15 @@ pub fn run(args: EvaluateArgs) -> Result<(), String> {
             digits_changed.abs()
         );
     }
-    if args.choose_tta {
+    if args.record_tta {
+        let path = &args.model[0];
+        let choice = record_tta_choice(path, &digits, &device)?;
+        println!("TTA chosen on validation: {}", choice.describe());
+        println!("recorded in {}", path.display());
+    } else if args.choose_tta {
         let nets: Vec<DigitNet> = loaded.iter().map(|(_, net, _)| net.clone()).collect();
         let choice = choose_tta_on(&nets, &digits, &split.validation, &device)?;
         println!("TTA chosen on validation: {}", choice.describe());
-        if args.record_tta {
-            let path = &args.model[0];
-            let name = path.display().to_string();
-            let bytes = model_file::with_tta_choice(&name, &read_file(path)?, choice)
-                .map_err(|e| e.to_string())?;
-            write_atomically(path, &bytes)?;
-            println!("recorded in {name}");
-        }
     }
     println!();
     print_evaluation(&truth, &argmax_rows(&probabilities));

@@ -111,7 +111,8 @@ pub fn describe_tta_use(args: &TtaArgs, files: &[ModelMeta], tta: Option<&Tta>) 
     let why = match (files, args.tta_shift.or(args.tta_rotation)) {
         (_, Some(_)) => "as asked",
         ([file], None) if file.tta.is_some() => "validation's choice",
-        _ => "the default: no choice recorded",
+        ([_], None) => "the default: no choice recorded",
+        _ => "the default: several files share no recorded choice",
     };
     match tta {
         Some(t) => format!(" (TTA: {}, {why})", t.describe()),
