@@ -113,8 +113,7 @@ impl LrSchedule {
                 warmup,
                 final_fraction,
             } => {
-                let last = total.saturating_sub(1).max(1) as f64;
-                let progress = (step as f64 / last).min(1.0);
+                let progress = planned_progress(step, total);
                 if progress < warmup {
                     0.1 + 0.9 * progress / warmup
                 } else {
@@ -143,6 +142,13 @@ impl LrSchedule {
             LrSchedule::OneCycle { .. } => "one-cycle",
         }
     }
+}
+
+/// How far batch `step` (0-based) is through `total` planned batches: 0 at the first, 1 at the
+/// last (and after it); what the one-cycle rate and the augmentation fade are functions of.
+fn planned_progress(step: usize, total: usize) -> f64 {
+    let last = total.saturating_sub(1).max(1) as f64;
+    (step as f64 / last).min(1.0)
 }
 
 /// Keras' EarlyStopping.
@@ -242,9 +248,7 @@ impl TrainConfig {
         if self.augment_fade <= 0.0 {
             return self.augmentation;
         }
-        let last = total.saturating_sub(1).max(1) as f64;
-        let progress = (step as f64 / last).min(1.0);
-        let strength = ((1.0 - progress) / self.augment_fade).min(1.0);
+        let strength = ((1.0 - planned_progress(step, total)) / self.augment_fade).min(1.0);
         self.augmentation.scaled(strength as f32)
     }
 
