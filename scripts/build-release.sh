@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dist="$(realpath -m "${1:-dist}")"
-bash scripts/setup.sh serve
+bash scripts/prebuild-release.sh
 started=$SECONDS
 trunk build --release --dist "$dist"
 echo "trunk build --release took $((SECONDS - started)) s"
@@ -18,7 +18,7 @@ for folder, _, files in os.walk(dist):
     for name in sorted(files):
         path = os.path.join(folder, name)
         rel = os.path.relpath(path, dist)
-        if name.endswith(".gz") or rel.startswith("screenshots"):
+        if name.endswith(".gz") or name == ".trunk-lock" or rel.startswith("screenshots"):
             continue
         raw = open(path, "rb").read()
         packed = gzip.compress(raw, compresslevel=9, mtime=0)

@@ -26,9 +26,13 @@ ensure_wasm_target() {
     || { log "adding the wasm32-unknown-unknown target"; rustup target add wasm32-unknown-unknown; }
 }
 
+wasm_bindgen_installed() {
+  [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$(wasm_bindgen_version)" ]
+}
+
 ensure_wasm_bindgen() {
   local want; want="$(wasm_bindgen_version)"
-  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+  if ! wasm_bindgen_installed; then
     log "installing wasm-bindgen-cli $want (about 5 minutes, once)"
     # Not --locked: its lockfile pins a webpki-roots the registry no longer serves. Without its
     # default TLS feature (only its test runner downloads anything), only the one binary, and at
@@ -39,8 +43,12 @@ ensure_wasm_bindgen() {
   fi
 }
 
+trunk_installed() {
+  [ "$(trunk --version 2>/dev/null | awk '{print $2}')" = "$TRUNK_VERSION" ]
+}
+
 ensure_trunk() {
-  if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; then
+  if ! trunk_installed; then
     log "installing trunk $TRUNK_VERSION (a one-time build of ~10 minutes on 2 cores; cargo shows its progress)"
     # Trunk only orchestrates (cargo, wasm-bindgen, file copies) and never downloads here, so an
     # unoptimised build without the online update check serves and builds just as well, and

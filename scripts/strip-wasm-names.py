@@ -6,34 +6,19 @@ Usage: strip-wasm-names.py FILE.wasm [...]
 """
 import sys
 
+from wasm_sections import leb128, sections
+
 DROP = {b"name", b"producers"}
 
 
-def leb128(data, pos):
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, pos
-
-
 def strip(data):
-    if data[:4] != b"\0asm":
-        raise ValueError("not a WebAssembly module")
-    out, pos = bytearray(data[:8]), 8
-    while pos < len(data):
-        start = pos
-        section_id = data[pos]
-        size, body = leb128(data, pos + 1)
-        pos = body + size
+    out = bytearray(data[:8])
+    for section_id, start, body, end in sections(data):
         if section_id == 0:
             name_len, name_at = leb128(data, body)
-            if data[name_at:name_at + name_len] in DROP:
+            if data[name_at : name_at + name_len] in DROP:
                 continue
-        out += data[start:pos]
+        out += data[start:end]
     return bytes(out)
 
 

@@ -2,8 +2,8 @@
 // train.csv in the page, training images/s on WebGPU and on the wasm CPU path, the longest frame
 // while parsing and while training, worker memory per epoch, draw -> prediction latency.
 //
-//   [DIGIT_LAB_BENCH=cpu|webgpu] [DIGIT_LAB_BENCH_PRESETS=digit-lab,kaggle-classic]
-//     node tests/browser/bench.mjs [DIST_DIR]
+//   [DIGIT_LAB_BENCH=cpu|webgpu] [DIGIT_LAB_BENCH_PRESETS=digit-lab,kaggle-classic|none]
+//     [DIGIT_LAB_BENCH_STROKES=7] node tests/browser/bench.mjs [DIST_DIR]
 //
 // DIST_DIR defaults to target/web-test (the debug site scripts/test.sh builds); measure the
 // release site with `bash scripts/build-release.sh && node tests/browser/bench.mjs dist`
@@ -50,11 +50,12 @@ async function measure({ webgpu }) {
   await page.click('[data-testid="tab-draw"]');
   const box = await page.locator('[data-testid="draw-canvas"]').boundingBox();
   const latencies = [];
-  for (let i = 0; i < 7; i++) {
+  const strokes = Number(process.env.DIGIT_LAB_BENCH_STROKES ?? 7);
+  for (let i = 0; i < strokes; i++) {
     await page.click('[data-testid="draw-clear"]');
-    await page.mouse.move(box.x + 120 + i * 5, box.y + 50);
+    await page.mouse.move(box.x + 120 + (i % 7) * 5, box.y + 50);
     await page.mouse.down();
-    await page.mouse.move(box.x + 125 + i * 5, box.y + 230, { steps: 8 });
+    await page.mouse.move(box.x + 125 + (i % 7) * 5, box.y + 230, { steps: 8 });
     await page.mouse.up();
     await sleep(1500);
     const latency = Number(await page.getAttribute('[data-testid="draw-prediction"]', "data-latency-ms"));
@@ -73,7 +74,7 @@ async function measure({ webgpu }) {
   console.log(`full train.csv.gz read + parsed in ${Date.now() - t0} ms; longest frame meanwhile ${(await longestFrame(page)).toFixed(0)} ms`);
 
   // Train a few batches of the default model and of the notebook classic.
-  const presets = (process.env.DIGIT_LAB_BENCH_PRESETS ?? "digit-lab,kaggle-classic").split(",");
+  const presets = (process.env.DIGIT_LAB_BENCH_PRESETS ?? "digit-lab,kaggle-classic").split(",").filter((p) => p && p !== "none");
   for (const preset of presets) {
     await page.click('[data-testid="tab-train"]');
     await page.selectOption('[data-testid="model-select"]', preset);
