@@ -14,18 +14,19 @@ ensure_crates
 tools=""
 if ! wasm_bindgen_installed || ! trunk_installed; then
   tools_log="$(mktemp -t digit-lab-web-tools.XXXXXX)"
-  prebuild_log "installing wasm-bindgen-cli and trunk in the background while the site compiles (one-time builds, ~10 minutes; their log: $tools_log)"
+  prebuild_log "installing wasm-bindgen-cli and trunk in the background while the site compiles (one-time builds, ~12 minutes; their log: $tools_log)"
   (ensure_wasm_bindgen && ensure_trunk) >"$tools_log" 2>&1 &
   tools=$!
   trap 'kill "$tools" 2>/dev/null || true' EXIT
 fi
 
 started=$SECONDS
+# The page as index.html has trunk build it (profile: data-cargo-profile-release).
 prebuild_log "compiling the page (profile web-page)"
 cargo build --locked --target wasm32-unknown-unknown --bin digit-lab-app --no-default-features \
   --profile web-page
 prebuild_log "compiling the worker (profile web-release)"
-cargo build --locked --target wasm32-unknown-unknown --bin digit-lab-worker --profile web-release
+bash scripts/build-worker.sh --compile-only release
 prebuild_log "page and worker compiled in $((SECONDS - started)) s"
 
 if [ -n "$tools" ]; then
